@@ -1,0 +1,265 @@
+# Copyright (c) cnfs.netlab contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Netlink sessions: namespace handles, in-place namespace entry, errors.
+
+Private module_utils of cnfs.netlab. A :class:`Session` is opened once per task
+(or once per whole-node apply) and hands out one pyroute2 ``IPRoute`` per
+network namespace, created by entering the namespace in-process (``setns``)
+just long enough to open the netlink socket: no helper process is forked and,
+unlike ``IPRoute(netns=...)``, a missing namespace is never created by a read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import re
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+PYROUTE2_IMPORT_ERROR: str | None
+try:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+except ImportError:  # pragma: no cover - exercised on hosts without pyroute2
+    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+    IPRoute = None
+    NetlinkError = OSError
+else:
+    PYROUTE2_IMPORT_ERROR = None
+
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
+MNT_DETACH = 2
+NETNS_RUN_DIR = "/run/netns"
+
+_NETNS_NAME = re.compile(r"^[^/\s\x00]{1,255}$")
+
+
+class NetlabError(Exception):
+    """An error whose message is meant for the user: it names the object and says what to do."""
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def setns(fd: int) -> None:
+    """Move the calling thread into the network namespace behind ``fd``."""
+    _check(_libc().setns(fd, CLONE_NEWNET), "setns")
+
+
+def netns_path(netns: str) -> str:
+    """The file behind a namespace: a name under /run/netns, or an absolute path to an nsfs file."""
+    return netns if netns.startswith("/") else os.path.join(NETNS_RUN_DIR, netns)
+
+
+def validate_netns(netns: str | None, what: str = "netns") -> None:
+    """Reject names that cannot name a namespace (pure: no kernel access)."""
+    if netns is None:
+        return
+    if netns.startswith("/"):
+        if "\x00" in netns or os.path.normpath(netns) != netns:
+            raise NetlabError(f"{what} {netns!r} is not a clean absolute path to a namespace file")
+        return
+    if not _NETNS_NAME.match(netns) or netns in (".", ".."):
+        raise NetlabError(
+            f"{what} {netns!r} is not a legal namespace name: use 1-255 characters without '/', spaces or NUL, "
+            "or an absolute path to a namespace file"
+        )
+
+
+def is_netns_file(path: str) -> bool:
+    """True when ``path`` is a mounted network namespace file (not a stale, unmounted placeholder)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return False
+    try:
+        # A namespace file opened through its bind mount lives on nsfs; a leftover placeholder
+        # (the mount point of an unmounted namespace) is a plain empty file.
+        return _is_nsfs(fd)
+    finally:
+        os.close(fd)
+
+
+def _is_nsfs(fd: int) -> bool:
+    NSFS_MAGIC = 0x6E736673
+    buf = ctypes.create_string_buffer(120)  # struct statfs is 120 bytes on x86_64/aarch64
+    if _libc().fstatfs(fd, buf) != 0:
+        return False
+    return int.from_bytes(buf.raw[:8], "little") == NSFS_MAGIC
+
+
+def list_netns(rundir: str = NETNS_RUN_DIR) -> list[str]:
+    """Names of the mounted namespaces under ``rundir`` (sorted)."""
+    try:
+        names = os.listdir(rundir)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if is_netns_file(os.path.join(rundir, n)))
+
+
+def _make_rundir_shared(rundir: str) -> None:
+    # Ported from iproute2 (ip netns add): /run/netns must be a shared mount point so that
+    # namespace mounts propagate to every mount namespace that shares it.
+    libc = _libc()
+    os.makedirs(rundir, exist_ok=True)
+    if libc.mount(b"", rundir.encode(), b"none", MS_SHARED | MS_REC, None) == 0:
+        return
+    _check(libc.mount(rundir.encode(), rundir.encode(), b"none", MS_BIND | MS_REC, None), f"bind {rundir}")
+    _check(libc.mount(b"", rundir.encode(), b"none", MS_SHARED | MS_REC, None), f"share {rundir}")
+
+
+class Session:
+    """One netlink session for a task: a handle per namespace, opened on first use.
+
+    ``planned`` records namespaces that earlier resources of the same run will create
+    (check mode) or remove, so that later resources can be validated against the state
+    the run is heading to, before anything changes.
+    """
+
+    def __init__(self) -> None:
+        if IPRoute is None:
+            raise NetlabError("the Python library pyroute2 is missing on the managed node")
+        self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self._handles: dict[str | None, Any] = {}
+        self.planned: dict[str, bool] = {}  # netns -> will exist after the run
+
+    # -- namespaces -----------------------------------------------------------------
+    def netns_exists(self, netns: str | None) -> bool:
+        """Whether the namespace exists in the kernel now (None, the current one, always does)."""
+        return netns is None or is_netns_file(netns_path(netns))
+
+    def netns_will_exist(self, netns: str | None) -> bool:
+        if netns is not None and netns in self.planned:
+            return self.planned[netns]
+        return self.netns_exists(netns)
+
+    def require_netns(self, netns: str | None, obj: str) -> None:
+        """Fail with a clear message when ``obj`` lives in a namespace that does not (and will not) exist."""
+        if not self.netns_will_exist(netns):
+            raise NetlabError(
+                f"{obj}: network namespace {netns!r} does not exist; create it first "
+                f"(cnfs.netlab.netns name={netns} state=present)"
+            )
+
+    @contextlib.contextmanager
+    def inside(self, netns: str | None) -> Iterator[None]:
+        """Run the block with this thread inside ``netns`` (sysctl files, sockets, processes)."""
+        if netns is None:
+            yield
+            return
+        try:
+            fd = os.open(netns_path(netns), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NetlabError(f"network namespace {netns!r} does not exist") from None
+        try:
+            setns(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise NetlabError(f"cannot enter network namespace {netns!r}: {exc.strerror}") from None
+        try:
+            yield
+        finally:
+            setns(self._home)
+            os.close(fd)
+
+    def fd(self, netns: str | None) -> int:
+        """An O_RDONLY file descriptor of the namespace; the caller closes it."""
+        try:
+            return os.open(netns_path(netns) if netns else "/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NetlabError(f"network namespace {netns!r} does not exist") from None
+
+    def ipr(self, netns: str | None) -> Any | None:
+        """The IPRoute handle of ``netns``; None when the namespace does not exist (yet)."""
+        if netns in self._handles:
+            return self._handles[netns]
+        if not self.netns_exists(netns):
+            return None
+        with self.inside(netns):
+            handle = IPRoute()
+        self._handles[netns] = handle
+        return handle
+
+    def forget(self, netns: str | None) -> None:
+        """Drop the cached handle (the namespace was removed or recreated)."""
+        handle = self._handles.pop(netns, None)
+        if handle is not None:
+            handle.close()
+
+    def create_netns(self, name: str) -> None:
+        """Create a named namespace under /run/netns in-process, the way `ip netns add` does."""
+        path = netns_path(name)
+        rundir = os.path.dirname(path)
+        _make_rundir_shared(rundir)
+        try:
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+        except FileExistsError:
+            if is_netns_file(path):
+                return
+        libc = _libc()
+        try:
+            _check(libc.unshare(CLONE_NEWNET), "unshare")
+            try:
+                _check(libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None), "bind")
+            finally:
+                setns(self._home)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise NetlabError(f"cannot create network namespace {name!r}: {exc.strerror or exc}") from None
+        self.forget(name)
+
+    def remove_netns(self, name: str) -> None:
+        """Delete every link of the namespace (so veth peers elsewhere go synchronously), then unmount it."""
+        handle = self.ipr(name)
+        if handle is not None:
+            for link in handle.get_links():
+                if link.get("ifname") != "lo":
+                    with contextlib.suppress(NetlinkError):
+                        handle.link("del", index=link["index"])
+        self.forget(name)
+        path = netns_path(name)
+        libc = _libc()
+        if libc.umount2(path.encode(), MNT_DETACH) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
+            err = ctypes.get_errno()
+            raise NetlabError(f"cannot unmount network namespace {name!r}: {os.strerror(err)}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            with contextlib.suppress(Exception):
+                handle.close()
+        self._handles.clear()
+        with contextlib.suppress(OSError):
+            os.close(self._home)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def kernel_message(exc: BaseException) -> str:
+    """The kernel's words for a netlink error (errno name and text)."""
+    code = getattr(exc, "code", None) or getattr(exc, "errno", None)
+    if isinstance(code, int) and code > 0:
+        return f"{errno.errorcode.get(code, code)}: {os.strerror(code)}"
+    return str(exc)

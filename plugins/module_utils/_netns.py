@@ -1,0 +1,64 @@
+# Copyright (c) cnfs.netlab contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Resource model: named network namespaces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session, validate_netns
+from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
+
+
+class NetnsResource(Resource):
+    """A named namespace under /run/netns whose loopback is up.
+
+    State shape: ``{"name": str, "loopback": "up" | "down"}``.
+    """
+
+    kind = "netns"
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(spec)
+        name = spec["name"]
+        if name.startswith("/"):
+            raise NetlabError(f"netns {name!r}: give a name (it is created under /run/netns), not a path")
+        validate_netns(name, "netns")
+
+    @property
+    def netns(self) -> str | None:  # the namespace is the object itself, it does not live in one
+        return None
+
+    @property
+    def key(self) -> str:
+        return f"netns {self.spec['name']}"
+
+    def check(self, session: Session) -> None:
+        session.planned[self.spec["name"]] = self.state == "present"
+
+    def read(self, session: Session) -> State:
+        name = self.spec["name"]
+        ipr = session.ipr(name)
+        if ipr is None:
+            return None
+        lo = ipr.link_lookup(ifname="lo")
+        up = bool(lo) and bool(ipr.get_links(lo[0])[0]["flags"] & 1)
+        return {"name": name, "loopback": "up" if up else "down"}
+
+    def want(self, current: State) -> State:
+        if self.state == "absent":
+            return None
+        return {"name": self.spec["name"], "loopback": "up"}
+
+    def apply(self, session: Session, current: State, desired: State) -> None:
+        name = self.spec["name"]
+        if desired is None:
+            session.remove_netns(name)
+            return
+        if current is None:
+            session.create_netns(name)
+        ipr = session.ipr(name)
+        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+    def result(self, after: State) -> dict[str, Any]:
+        return {"netns": after or {}}

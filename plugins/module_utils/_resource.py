@@ -1,0 +1,144 @@
+# Copyright (c) cnfs.netlab contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The resource model shared by every module and by the whole-node apply.
+
+Each kind of object (namespace, link, address, route, sysctl, overlay) is a
+:class:`Resource` subclass with four steps:
+
+``check(session)``
+    Validate against the kernel and against what earlier resources of the same run
+    will do (``session.planned``). Raise :class:`NetlabError`. Never changes anything.
+``read(session)``
+    The current state, in the same shape the modules accept, or ``None`` when absent.
+``want(current)``
+    The desired state given the current one (attributes the user left out keep their
+    current value), or ``None`` for absent. Pure.
+``apply(session, current, desired)``
+    Make the kernel match ``desired``. Only called when ``current != desired`` and not
+    in check mode.
+
+:func:`converge` runs a list of resources in order, in one session: every ``check``
+first (so bad input changes nothing), then read -> want -> compare -> apply per
+resource. Check mode and real mode share this one path; the diff is built from the
+same before/after values that decide ``changed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
+    NetlabError,
+    NetlinkError,
+    Session,
+    kernel_message,
+)
+
+State = dict[str, Any] | None
+
+
+class Resource:
+    """Base class: subclasses set ``kind`` and implement the four steps."""
+
+    kind = "resource"
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.state = spec.get("state", "present")
+
+    @property
+    def netns(self) -> str | None:
+        return self.spec.get("netns")
+
+    @property
+    def key(self) -> str:
+        """A stable, human-readable identity, used in messages and as the diff key."""
+        where = f" in netns {self.netns}" if self.netns else ""
+        return f"{self.kind} {self.spec.get('name')}{where}"
+
+    def check(self, session: Session) -> None:
+        if self.state == "present":
+            session.require_netns(self.netns, self.key)
+
+    def read(self, session: Session) -> State:
+        raise NotImplementedError
+
+    def want(self, current: State) -> State:
+        raise NotImplementedError
+
+    def apply(self, session: Session, current: State, desired: State) -> None:
+        raise NotImplementedError
+
+    def result(self, after: State) -> dict[str, Any]:
+        """Extra return values of the module for this resource."""
+        return {}
+
+
+def merge(current: State, desired: dict[str, Any]) -> dict[str, Any]:
+    """Desired attributes over current ones: a ``None`` in ``desired`` means "leave as it is"."""
+    out = dict(current or {})
+    for key, value in desired.items():
+        if value is not None or key not in out:
+            out[key] = value
+    return out
+
+
+def converge(session: Session, resources: list[Resource], check_mode: bool) -> dict[str, Any]:
+    """Bring every resource to its desired state; return ``changed``, ``diff`` and per-resource states."""
+    for res in resources:
+        res.check(session)
+    changed = False
+    before_all: dict[str, Any] = {}
+    after_all: dict[str, Any] = {}
+    states: list[tuple[Resource, State]] = []
+    for res in resources:
+        before = res.read(session)
+        after = res.want(before)
+        if before != after:
+            changed = True
+            if not check_mode:
+                try:
+                    res.apply(session, before, after)
+                except NetlinkError as exc:
+                    raise NetlabError(f"{res.key}: the kernel refused the change ({kernel_message(exc)})") from None
+        before_all[res.key] = before
+        after_all[res.key] = after
+        states.append((res, after))
+    return {
+        "changed": changed,
+        "diff": {"before": before_all, "after": after_all},
+        "states": states,
+    }
+
+
+def run_module(module: Any, resources: list[Resource], single: bool = True) -> None:
+    """Glue for an AnsibleModule: converge, turn errors into fail_json, exit with diff and return values.
+
+    With ``single`` the diff and return values are those of the one resource (the small modules);
+    otherwise they are keyed by resource (the whole-node apply).
+    """
+    from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import PYROUTE2_IMPORT_ERROR
+
+    if PYROUTE2_IMPORT_ERROR is not None:
+        from ansible.module_utils.basic import missing_required_lib
+
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+    try:
+        with Session() as session:
+            outcome = converge(session, resources, module.check_mode)
+    except NetlabError as exc:
+        module.fail_json(msg=str(exc))
+    result: dict[str, Any] = {"changed": outcome["changed"]}
+    if single:
+        res, after = outcome["states"][0]
+        key = res.key
+        result["diff"] = {
+            "before": outcome["diff"]["before"][key] or {},
+            "after": outcome["diff"]["after"][key] or {},
+            "before_header": key,
+            "after_header": key,
+        }
+        result.update(res.result(after))
+    else:
+        result["diff"] = outcome["diff"]
+    module.exit_json(**result)

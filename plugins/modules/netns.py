@@ -1,0 +1,88 @@
+#!/usr/bin/python
+# Copyright (c) cnfs.netlab contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: netns
+short_description: Manage named network namespaces
+version_added: 0.1.0
+description:
+  - Creates or removes a named network namespace under C(/run/netns), the way C(ip netns add) and
+    C(ip netns delete) do, through netlink and mount calls (no C(ip) command is run).
+  - A namespace that is present always has its loopback interface up; a namespace found with loopback
+    down is repaired.
+  - Removing a namespace first deletes its interfaces, so that the peers of its veth pairs in other
+    namespaces are gone when the module returns (the kernel otherwise frees them asynchronously).
+  - The name is matched exactly; C(con1) never matches C(con10).
+author:
+  - cnfs.netlab contributors
+extends_documentation_fragment:
+  - cnfs.netlab._attributes
+options:
+  name:
+    description:
+      - Name of the namespace under C(/run/netns).
+      - 1-255 characters without C(/), spaces or NUL.
+    type: str
+    required: true
+  state:
+    description:
+      - C(present) creates the namespace (and brings loopback up); C(absent) removes it.
+    type: str
+    choices: [present, absent]
+    default: present
+notes:
+  - Needs root (C(CAP_SYS_ADMIN)).
+  - Processes still running inside a removed namespace keep it alive, unnamed, until they exit.
+requirements:
+  - pyroute2 >= 0.9
+seealso:
+  - module: cnfs.netlab.veth
+  - module: cnfs.netlab.netlink_info
+"""
+
+EXAMPLES = r"""
+- name: Create the container namespace of the talk's first stage
+  cnfs.netlab.netns:
+    name: con
+
+- name: Remove it again
+  cnfs.netlab.netns:
+    name: con
+    state: absent
+"""
+
+RETURN = r"""
+netns:
+  description: The namespace after the run; empty when absent.
+  returned: always
+  type: dict
+  sample: {name: con, loopback: up}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._netns import NetnsResource
+from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str", "required": True},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        resource = NetnsResource(dict(module.params))
+    except NetlabError as exc:
+        module.fail_json(msg=str(exc))
+    run_module(module, [resource])
+
+
+if __name__ == "__main__":
+    main()
