@@ -1,0 +1,505 @@
+# Copyright (c) cnfs.netlab contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-only gathering of links, addresses, routes and sysctls, in the shapes the modules take.
+
+Private module_utils of cnfs.netlab, used by ``netlink_info``. Nothing here creates or changes
+anything: namespaces are entered through :class:`Session` (a missing one is reported, never
+created) and only netlink dumps and ``/proc/sys/net`` reads are made.
+
+Two views of the same facts are built:
+
+``namespaces``
+    keyed by namespace (``""`` is the namespace the module runs in), each with ``links``
+    (every link, with its kind and kind-specific details), ``addresses``, ``routes`` and ``sysctls``.
+``node``
+    the options of the ``node`` module that recreate those namespaces: ``namespaces``, ``bridges``,
+    ``veths`` (each pair once), ``links`` (attributes of the other veth ends), ``addresses``,
+    ``routes``, ``sysctls``. Feeding it to ``cnfs.netlab.node`` rebuilds what was gathered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
+    NetlabError,
+    NetlinkError,
+    Session,
+    kernel_message,
+    list_netns,
+    validate_netns,
+)
+
+OWN = ""  # the key of the namespace the module runs in
+INCLUDE_CHOICES = ("links", "addresses", "routes", "sysctls")
+DEFAULT_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+IFA_F_PERMANENT = 0x80
+RTNH_F_ONLINK = 0x4
+RTM_F_CLONED = 0x200
+NSID_NONE = 0xFFFFFFFF
+
+# The names `ip route` prints; values not listed are reported as numbers.
+TABLE_NAMES = {253: "default", 254: "main", 255: "local"}
+TABLE_IDS = {name: num for num, name in TABLE_NAMES.items()}
+PROTO_NAMES = {
+    0: "unspec",
+    1: "redirect",
+    2: "kernel",
+    3: "boot",
+    4: "static",
+    8: "gated",
+    9: "ra",
+    10: "mrt",
+    11: "zebra",
+    12: "bird",
+    13: "dnrouted",
+    14: "xorp",
+    15: "ntk",
+    16: "dhcp",
+    42: "babel",
+    186: "bgp",
+    187: "isis",
+    188: "ospf",
+    189: "rip",
+    192: "eigrp",
+}
+SCOPE_NAMES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+TYPE_NAMES = {
+    1: "unicast",
+    2: "local",
+    3: "broadcast",
+    4: "anycast",
+    5: "multicast",
+    6: "blackhole",
+    7: "unreachable",
+    8: "prohibit",
+    9: "throw",
+    10: "nat",
+    11: "xresolve",
+}
+FAMILY_NAMES = {2: "inet", 10: "inet6"}
+# Routes the kernel makes by itself (for addresses, link-local, router advertisements).
+KERNEL_PROTOS = {"kernel", "ra", "redirect"}
+
+
+# ------------------------------------------------------------------ options
+
+
+def table_id(value: Any) -> int:
+    """A routing table given as a number or as one of the names main, local, default."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value <= 0xFFFFFFFF:
+            return value
+    elif isinstance(value, str):
+        if value in TABLE_IDS:
+            return TABLE_IDS[value]
+        if value.isdigit():
+            return table_id(int(value))
+    raise NetlabError(f"route table {value!r} is not a table: use a number (0-4294967295) or main, local, default")
+
+
+def sysctl_path(name: str) -> str:
+    """The /proc/sys file of a per-namespace sysctl given as net.ipv4.ip_forward or net/ipv4/ip_forward."""
+    parts = name.split("/") if "/" in name else name.split(".")
+    if len(parts) < 2 or parts[0] != "net" or any(p in ("", ".", "..") for p in parts):
+        raise NetlabError(
+            f"sysctl {name!r} is not a per-namespace sysctl: give a name under net., like net.ipv4.ip_forward "
+            "(use '/' as the separator when an interface name contains a dot: net/ipv4/conf/eth0.1/rp_filter)"
+        )
+    return os.path.join("/proc/sys", *parts)
+
+
+def requested_netns(netns: list[str] | None) -> list[str]:
+    """The namespaces to report: the given ones (validated, '' = own), or own + every one under /run/netns."""
+    if not netns:
+        return [OWN, *list_netns()]
+    out: list[str] = []
+    for name in netns:
+        if name != OWN:
+            validate_netns(name, "netns")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _ns(key: str) -> str | None:
+    """The module-shape `netns` value of a report key: None for the own namespace."""
+    return key or None
+
+
+# ------------------------------------------------------------------ normalising netlink messages
+
+
+def link_facts(msg: Any) -> dict[str, Any]:
+    """One link as reported under `links` (kind-specific keys added later), plus private _keys for matching."""
+    flags = msg["flags"]
+    kind = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
+    if kind is None:
+        kind = "loopback" if flags & IFF_LOOPBACK else "device"
+    facts: dict[str, Any] = {
+        "name": msg.get_attr("IFLA_IFNAME"),
+        "index": msg["index"],
+        "kind": kind,
+        "mtu": msg.get_attr("IFLA_MTU"),
+        "up": bool(flags & IFF_UP),
+        "operstate": (msg.get_attr("IFLA_OPERSTATE") or "unknown").lower(),
+        "mac": msg.get_attr("IFLA_ADDRESS"),
+        "_master": msg.get_attr("IFLA_MASTER"),
+        "_link": msg.get_attr("IFLA_LINK"),
+        "_nsid": msg.get_attr("IFLA_LINK_NETNSID"),
+    }
+    data = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
+    if kind == "bridge":
+        facts["stp"] = bool(data.get_attr("IFLA_BR_STP_STATE")) if data is not None else False
+    elif kind == "vxlan" and data is not None:
+        facts["vxlan"] = {
+            "id": data.get_attr("IFLA_VXLAN_ID"),
+            "port": data.get_attr("IFLA_VXLAN_PORT"),
+            "local": data.get_attr("IFLA_VXLAN_LOCAL") or data.get_attr("IFLA_VXLAN_LOCAL6"),
+            "group": data.get_attr("IFLA_VXLAN_GROUP") or data.get_attr("IFLA_VXLAN_GROUP6"),
+            "_dev": data.get_attr("IFLA_VXLAN_LINK"),
+            "learning": bool(data.get_attr("IFLA_VXLAN_LEARNING")),
+        }
+    return facts
+
+
+def finish_links(links: list[dict[str, Any]]) -> None:
+    """Resolve indexes within one namespace: master names, bridge ports, vxlan underlay device."""
+    by_index = {link["index"]: link for link in links}
+    for link in links:
+        master = by_index.get(link["_master"]) if link["_master"] else None
+        link["master"] = master["name"] if master else None
+        if link["kind"] == "bridge":
+            link["ports"] = sorted(p["name"] for p in links if p["_master"] == link["index"])
+        if "vxlan" in link:
+            dev = by_index.get(link["vxlan"].pop("_dev") or 0)
+            link["vxlan"]["dev"] = dev["name"] if dev else None
+
+
+def address_facts(msgs: Iterable[Any], names: dict[int, str], netns: str | None, kernel: bool) -> list[dict[str, Any]]:
+    """Addresses grouped per device in the AddressResource shape {dev, netns, addresses}."""
+    per_dev: dict[str, list[str]] = {}
+    for msg in msgs:
+        dev = names.get(msg["index"])
+        if dev is None:
+            continue
+        local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+        cidr = ipaddress.ip_interface(f"{local}/{msg['prefixlen']}")
+        flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
+        if not kernel and is_kernel_address(dev, cidr, flags):
+            continue
+        per_dev.setdefault(dev, []).append(cidr.with_prefixlen)
+    return [{"dev": dev, "netns": netns, "addresses": addrs} for dev, addrs in sorted(per_dev.items())]
+
+
+def is_kernel_address(dev: str, cidr: ipaddress.IPv4Interface | ipaddress.IPv6Interface, flags: int) -> bool:
+    """Addresses the kernel makes by itself: loopback's, IPv6 link-local, autoconfigured (not permanent) ones."""
+    if cidr.ip.is_loopback and dev == "lo":
+        return True
+    return cidr.version == 6 and (cidr.ip.is_link_local or not flags & IFA_F_PERMANENT)
+
+
+def route_facts(
+    msgs: Iterable[Any], names: dict[int, str], netns: str | None, tables: set[int] | None, kernel: bool
+) -> list[dict[str, Any]]:
+    """Routes in the RouteResource shape; `tables` None means every table."""
+    out = []
+    for msg in msgs:
+        if msg["flags"] & RTM_F_CLONED:
+            continue
+        table = msg.get_attr("RTA_TABLE") or msg["table"]
+        if tables is not None and table not in tables:
+            continue
+        proto = PROTO_NAMES.get(msg["proto"], msg["proto"])
+        rtype = TYPE_NAMES.get(msg["type"], msg["type"])
+        if not kernel and (proto in KERNEL_PROTOS or rtype in ("local", "broadcast", "multicast", "anycast")):
+            continue
+        family = FAMILY_NAMES.get(msg["family"], msg["family"])
+        dst = msg.get_attr("RTA_DST")
+        dest = "default" if not msg["dst_len"] else str(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
+        gateway = msg.get_attr("RTA_GATEWAY")
+        via = msg.get_attr("RTA_VIA")
+        if gateway is None and isinstance(via, dict):
+            gateway = via.get("addr")
+        oif = msg.get_attr("RTA_OIF")
+        route: dict[str, Any] = {
+            "dest": dest,
+            "gateway": gateway,
+            "dev": names.get(oif) if oif else None,
+            "scope": SCOPE_NAMES.get(msg["scope"], msg["scope"]),
+            "type": rtype,
+            "metric": msg.get_attr("RTA_PRIORITY") or 0,
+            "table": TABLE_NAMES.get(table, table),
+            "onlink": bool(msg["flags"] & RTNH_F_ONLINK),
+            "family": family,
+            "proto": proto,
+            "netns": netns,
+        }
+        multipath = msg.get_attr("RTA_MULTIPATH")
+        if multipath:
+            route["nexthops"] = [
+                {"gateway": hop.get_attr("RTA_GATEWAY"), "dev": names.get(hop["oif"]), "weight": hop["hops"] + 1}
+                for hop in multipath
+            ]
+        out.append(route)
+    out.sort(key=lambda r: (r["family"] != "inet", str(r["table"]), r["dest"] != "default", r["dest"], r["metric"]))
+    return out
+
+
+# ------------------------------------------------------------------ veth peers across namespaces
+
+
+def resolve_peers(
+    links: dict[str, list[dict[str, Any]]],
+    same_ns: Callable[[str, int, str], bool],
+    outside: Callable[[str, dict[str, Any]], tuple[str, str] | None] | None = None,
+) -> None:
+    """Fill `peer` and `peer_netns` of every veth.
+
+    A veth's IFLA_LINK is its peer's index, in the namespace IFLA_LINK_NETNSID names (relative to the
+    veth's own namespace, absent when the peer is in the same one). Indexes repeat across namespaces, so
+    each candidate (a veth whose index is our IFLA_LINK and whose IFLA_LINK is our index) is confirmed
+    by ``same_ns(ns, nsid, candidate_ns)``: does nsid, as seen from ns, name candidate_ns? A peer in a
+    namespace that is not reported is looked up by ``outside(ns, veth)`` -> (namespace, peer name).
+    """
+    by_index: dict[str, dict[int, dict[str, Any]]] = {
+        ns: {link["index"]: link for link in items} for ns, items in links.items()
+    }
+    for ns, items in links.items():
+        for veth in items:
+            if veth["kind"] != "veth":
+                continue
+            veth["peer"] = veth["peer_netns"] = None
+            peer_index, nsid = veth["_link"], veth["_nsid"]
+            if not peer_index:
+                continue
+            if nsid is None:
+                peer = by_index[ns].get(peer_index)
+                if peer is not None:
+                    veth["peer"], veth["peer_netns"] = peer["name"], _ns(ns)
+                continue
+            for other, index_map in by_index.items():
+                if other == ns:
+                    continue
+                cand = index_map.get(peer_index)
+                if (
+                    cand is not None
+                    and cand["kind"] == "veth"
+                    and cand["_link"] == veth["index"]
+                    and cand["_nsid"] is not None
+                    and same_ns(ns, nsid, other)
+                ):
+                    veth["peer"], veth["peer_netns"] = cand["name"], _ns(other)
+                    break
+            else:
+                found = outside(ns, veth) if outside is not None else None
+                if found is not None:
+                    veth["peer_netns"], veth["peer"] = _ns(found[0]), found[1]
+
+
+# ------------------------------------------------------------------ the node view
+
+
+def _public(link: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in link.items() if not k.startswith("_")}
+
+
+def node_view(namespaces: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The `node` module's options that recreate the reported namespaces (pure).
+
+    Veth pairs appear once, from the end in the module's own namespace if there is one, else from the
+    end whose (namespace, name) sorts first; its bridge is the `bridge` option, the other end's
+    attributes (up, mtu, master) become a `links` item. Kinds `node` cannot create (vxlan, tun,
+    physical devices, unresolved veths) are left out, and so are addresses and routes on them.
+    """
+    node: dict[str, list[Any]] = {
+        "namespaces": [],
+        "bridges": [],
+        "veths": [],
+        "links": [],
+        "addresses": [],
+        "routes": [],
+        "sysctls": [],
+    }
+    managed: set[tuple[str | None, str]] = set()
+    kinds: dict[tuple[str | None, str], dict[str, Any]] = {}
+    for key, facts in namespaces.items():
+        if key and not key.startswith("/"):
+            node["namespaces"].append(key)
+        for link in facts.get("links", []):
+            kinds[(_ns(key), link["name"])] = link
+    seen: set[tuple[str | None, str]] = set()
+
+    def order(item: tuple[str | None, str]) -> tuple[bool, str, str]:
+        return (item[0] is not None, item[0] or "", item[1])
+
+    for (netns, name), link in sorted(kinds.items(), key=lambda kv: order(kv[0])):
+        if link["kind"] == "bridge":
+            node["bridges"].append(
+                {"name": name, "netns": netns, "mtu": link["mtu"], "stp": link["stp"], "up": link["up"]}
+            )
+            managed.add((netns, name))
+        elif link["kind"] == "loopback":
+            managed.add((netns, name))
+        elif link["kind"] == "veth" and link.get("peer") and (netns, name) not in seen:
+            pkey = (link["peer_netns"], link["peer"])
+            peer = kinds.get(pkey)
+            if peer is None:
+                continue  # the other end lives in a namespace that is not reported: cannot recreate the pair
+            seen.update({(netns, name), pkey})
+            managed.update({(netns, name), pkey})
+            master = kinds.get((netns, link["master"])) if link["master"] else None
+            veth = {
+                "name": name,
+                "netns": netns,
+                "peer": link["peer"],
+                "peer_netns": link["peer_netns"],
+                "mtu": link["mtu"],
+                "up": link["up"],
+                "bridge": link["master"] if master and master["kind"] == "bridge" else None,
+            }
+            node["veths"].append(veth)
+            if master and master["kind"] != "bridge":
+                node["links"].append(
+                    {"name": name, "netns": netns, "up": link["up"], "mtu": link["mtu"], "master": link["master"]}
+                )
+            node["links"].append(
+                {"name": peer["name"], "netns": pkey[0], "up": peer["up"], "mtu": peer["mtu"], "master": peer["master"]}
+            )
+    for key, facts in namespaces.items():
+        for item in facts.get("addresses", []):
+            if (item["netns"], item["dev"]) in managed:
+                node["addresses"].append(dict(item))
+        for route in facts.get("routes", []):
+            if route.get("nexthops"):
+                continue
+            if route["dev"] is None or (route["netns"], route["dev"]) in managed:
+                node["routes"].append(dict(route))
+        for name, value in facts.get("sysctls", {}).items():
+            node["sysctls"].append({"name": name, "value": value, "netns": _ns(key)})
+    return node
+
+
+# ------------------------------------------------------------------ gathering
+
+
+class Gatherer:
+    """Reads the requested namespaces through one Session; never creates anything."""
+
+    def __init__(
+        self,
+        session: Session,
+        include: Iterable[str] = ("links", "addresses", "routes"),
+        tables: Iterable[Any] | None = ("main",),
+        kernel: bool = False,
+        sysctls: Iterable[str] = DEFAULT_SYSCTLS,
+    ) -> None:
+        self.session = session
+        self.include = set(include)
+        unknown = self.include - set(INCLUDE_CHOICES)
+        if unknown:
+            raise NetlabError(f"include: {sorted(unknown)} are not known; choose from {list(INCLUDE_CHOICES)}")
+        self.tables = None if tables is None or "all" in tables else {table_id(t) for t in tables}
+        self.kernel = kernel
+        self.sysctls = {name: sysctl_path(name) for name in sysctls}
+        self._nsid_cache: dict[tuple[str, str], int | None] = {}
+
+    def gather(self, netns: list[str] | None = None) -> dict[str, Any]:
+        names = requested_netns(netns)
+        present: dict[str, Any] = {}
+        missing: list[str] = []
+        for key in names:
+            ipr = self.session.ipr(_ns(key))
+            if ipr is None:
+                missing.append(key)
+            else:
+                present[key] = ipr
+        raw_links: dict[str, list[dict[str, Any]]] = {}
+        result: dict[str, dict[str, Any]] = {}
+        for key, ipr in present.items():
+            try:
+                links = [link_facts(m) for m in ipr.get_links()]
+            except NetlinkError as exc:
+                raise NetlabError(f"netns {key or '(own)'}: cannot read links ({kernel_message(exc)})") from None
+            finish_links(links)
+            raw_links[key] = links
+        resolve_peers(raw_links, self._same_ns, self._outside)
+        for key, ipr in present.items():
+            netns_value = _ns(key)
+            names_by_index = {link["index"]: link["name"] for link in raw_links[key]}
+            facts: dict[str, Any] = {}
+            if "links" in self.include:
+                facts["links"] = [_public(link) for link in sorted(raw_links[key], key=lambda x: x["index"])]
+                for link in facts["links"]:
+                    link["netns"] = netns_value
+            try:
+                if "addresses" in self.include:
+                    facts["addresses"] = address_facts(ipr.get_addr(), names_by_index, netns_value, self.kernel)
+                if "routes" in self.include:
+                    facts["routes"] = route_facts(
+                        ipr.get_routes(), names_by_index, netns_value, self.tables, self.kernel
+                    )
+            except NetlinkError as exc:
+                raise NetlabError(f"netns {key or '(own)'}: cannot read ({kernel_message(exc)})") from None
+            if "sysctls" in self.include:
+                facts["sysctls"] = self._read_sysctls(netns_value)
+            result[key] = facts
+        return {"namespaces": result, "missing": missing, "node": node_view(result)}
+
+    def _read_sysctls(self, netns: str | None) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        with self.session.inside(netns):
+            for name, path in self.sysctls.items():
+                try:
+                    with open(path, encoding="utf-8") as handle:
+                        out[name] = " ".join(handle.read().split())
+                except FileNotFoundError:
+                    out[name] = None
+                except OSError as exc:
+                    raise NetlabError(
+                        f"sysctl {name} in netns {netns or '(own)'}: cannot read ({exc.strerror})"
+                    ) from None
+        return out
+
+    def _same_ns(self, ns: str, nsid: int, other: str) -> bool:
+        """Whether `nsid` (an id assigned inside `ns`) names the namespace `other`."""
+        key = (ns, other)
+        if key not in self._nsid_cache:
+            self._nsid_cache[key] = self._nsid_of(ns, other)
+        return self._nsid_cache[key] == nsid
+
+    def _nsid_of(self, ns: str, other: str) -> int | None:
+        ipr = self.session.ipr(_ns(ns))
+        try:
+            fd = self.session.fd(_ns(other))
+        except NetlabError:
+            return None
+        try:
+            reply = ipr.get_netnsid(fd=fd)
+        except NetlinkError:
+            return None
+        finally:
+            os.close(fd)
+        nsid = (reply or {}).get("nsid")
+        return None if nsid is None or nsid == NSID_NONE else nsid
+
+    def _outside(self, ns: str, veth: dict[str, Any]) -> tuple[str, str] | None:
+        """Find the peer of a veth in a namespace that was not asked for (own or under /run/netns)."""
+        for other in [OWN, *list_netns()]:
+            if other == ns or not self._same_ns(ns, veth["_nsid"], other):
+                continue
+            ipr = self.session.ipr(_ns(other))
+            if ipr is None:
+                return None
+            with contextlib.suppress(NetlinkError):
+                for msg in ipr.get_links(veth["_link"]):
+                    return other, msg.get_attr("IFLA_IFNAME")
+            return None
+        return None

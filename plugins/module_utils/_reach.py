@@ -1,0 +1,434 @@
+# Copyright (c) cnfs.netlab contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reachability probes from inside a namespace: ICMP echo on raw sockets and TCP connects, all at once.
+
+Private module_utils of cnfs.netlab, used by ``reachability``. Sockets are created inside the
+namespace (:meth:`Session.inside`) and keep living there; every probe of every target is sent
+first, then one loop waits for the answers: echo replies are matched by (id, sequence), ICMP
+errors by the echo request they quote, TCP connects by their socket. No ``ping`` is run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import os
+import random
+import selectors
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, NetlinkError, Session
+
+ICMP_ECHO_REPLY, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_TIME_EXCEEDED = 0, 3, 8, 11
+ICMP6_DEST_UNREACH, ICMP6_PACKET_TOO_BIG, ICMP6_TIME_EXCEEDED, ICMP6_ECHO, ICMP6_ECHO_REPLY = 1, 2, 3, 128, 129
+IP_MTU_DISCOVER, IP_PMTUDISC_DONT, IP_PMTUDISC_DO = 10, 0, 2
+IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DONT, IPV6_PMTUDISC_DO, IPV6_DONTFRAG = 23, 0, 2, 62
+HEADER = {4: 20 + 8, 6: 40 + 8}  # IP + ICMP header bytes in front of the payload
+DEFAULT_SIZE = 56  # the payload of `ping`
+MAX_PAYLOAD = 65507
+
+UNREACH_V4 = {
+    0: "network unreachable",
+    1: "host unreachable",
+    2: "protocol unreachable",
+    3: "port unreachable",
+    4: "fragmentation needed",
+    9: "network prohibited",
+    10: "host prohibited",
+    13: "communication administratively prohibited",
+}
+UNREACH_V6 = {
+    0: "no route to destination",
+    1: "communication administratively prohibited",
+    3: "address unreachable",
+    4: "port unreachable",
+    5: "source address failed policy",
+    6: "reject route to destination",
+}
+
+TARGET_SPEC: dict[str, Any] = {
+    "address": {"type": "str", "required": True},
+    "name": {"type": "str"},
+    "icmp": {"type": "bool"},
+    "tcp_port": {"type": "int"},
+    "dont_fragment": {"type": "bool", "default": False},
+    "size": {"type": "int"},
+    "count": {"type": "int", "default": 1},
+    "timeout": {"type": "float", "default": 1.0},
+}
+
+
+# ------------------------------------------------------------------ pure helpers
+
+
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``data``."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def echo_request(version: int, ident: int, seq: int, size: int) -> bytes:
+    """An ICMP (v4) or ICMPv6 echo request with ``size`` payload bytes (the kernel sums ICMPv6 itself)."""
+    payload = bytes((i & 0xFF) for i in range(size))
+    kind = ICMP_ECHO if version == 4 else ICMP6_ECHO
+    header = struct.pack("!BBHHH", kind, 0, 0, ident, seq)
+    if version == 6:
+        return header + payload
+    return struct.pack("!BBHHH", kind, 0, checksum(header + payload), ident, seq) + payload
+
+
+def parse_icmp(version: int, packet: bytes) -> tuple[str, int, int, str | None] | None:
+    """Read a received ICMP packet: ('reply', id, seq, None), ('error', id, seq, message) or None (not ours).
+
+    IPv4 raw sockets receive the IP header in front; errors quote the IP header and the first
+    8 bytes of the echo request that caused them, which carry its id and sequence.
+    """
+    if version == 4:
+        if len(packet) < 20:
+            return None
+        packet = packet[(packet[0] & 0x0F) * 4 :]
+    if len(packet) < 8:
+        return None
+    kind, code = packet[0], packet[1]
+    if (version, kind) in ((4, ICMP_ECHO_REPLY), (6, ICMP6_ECHO_REPLY)):
+        ident, seq = struct.unpack_from("!HH", packet, 4)
+        return ("reply", ident, seq, None)
+    message = _icmp_error(version, kind, code, packet)
+    if message is None:
+        return None
+    quoted = packet[8:]
+    if version == 4:
+        if len(quoted) < 20:
+            return None
+        quoted = quoted[(quoted[0] & 0x0F) * 4 :]
+        echo = ICMP_ECHO
+    else:
+        if len(quoted) < 40 or quoted[6] != socket.IPPROTO_ICMPV6:
+            return None
+        quoted = quoted[40:]
+        echo = ICMP6_ECHO
+    if len(quoted) < 8 or quoted[0] != echo:
+        return None
+    ident, seq = struct.unpack_from("!HH", quoted, 4)
+    return ("error", ident, seq, message)
+
+
+def _icmp_error(version: int, kind: int, code: int, packet: bytes) -> str | None:
+    mtu = struct.unpack_from("!H", packet, 6)[0] if version == 4 else struct.unpack_from("!I", packet, 4)[0]
+    if version == 4 and kind == ICMP_DEST_UNREACH:
+        text = UNREACH_V4.get(code, f"destination unreachable (code {code})")
+        return f"{text}, the path MTU is {mtu}" if code == 4 else text
+    if version == 4 and kind == ICMP_TIME_EXCEEDED:
+        return "time to live exceeded"
+    if version == 6 and kind == ICMP6_DEST_UNREACH:
+        return UNREACH_V6.get(code, f"destination unreachable (code {code})")
+    if version == 6 and kind == ICMP6_PACKET_TOO_BIG:
+        return f"packet too big, the path MTU is {mtu}"
+    if version == 6 and kind == ICMP6_TIME_EXCEEDED:
+        return "hop limit exceeded"
+    return None
+
+
+@dataclass
+class Target:
+    """One validated target and, after the run, its outcome."""
+
+    address: str
+    version: int
+    name: str
+    icmp: bool
+    tcp_port: int | None
+    dont_fragment: bool
+    size: int | None
+    count: int
+    timeout: float
+    sent: int = 0
+    received: int = 0
+    rtts: list[float] = field(default_factory=list)
+    icmp_error: str | None = None
+    tcp_ok: bool | None = None
+    tcp_error: str | None = None
+    tcp_rtt: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        icmp_ok = not self.icmp or self.received > 0
+        tcp_ok = self.tcp_port is None or bool(self.tcp_ok)
+        return icmp_ok and tcp_ok
+
+    def result(self) -> dict[str, Any]:
+        errors = []
+        if self.icmp and self.received == 0:
+            errors.append(f"icmp: {self.icmp_error or f'no reply within {self.timeout:g} s'}")
+        if self.tcp_port is not None and not self.tcp_ok:
+            errors.append(f"tcp port {self.tcp_port}: {self.tcp_error or 'no answer'}")
+        rtt = sum(self.rtts) / len(self.rtts) if self.rtts else self.tcp_rtt
+        return {
+            "name": self.name,
+            "address": self.address,
+            "ok": self.ok,
+            "icmp": self.icmp,
+            "sent": self.sent,
+            "received": self.received,
+            "size": self.size if self.icmp else None,
+            "dont_fragment": self.dont_fragment,
+            "tcp_port": self.tcp_port,
+            "tcp_ok": self.tcp_ok,
+            "rtt_ms": round(rtt * 1000, 3) if rtt is not None else None,
+            "error": "; ".join(errors) or None,
+        }
+
+
+def make_targets(specs: list[dict[str, Any]]) -> list[Target]:
+    """Validate every target (pure); raise NetlabError naming the target and saying what to do."""
+    out = []
+    for num, spec in enumerate(specs, 1):
+        label = spec.get("name") or spec.get("address")
+        what = f"target {num} ({label})"
+        try:
+            addr = ipaddress.ip_address(str(spec.get("address", "")).strip())
+        except ValueError:
+            raise NetlabError(
+                f"{what}: address {spec.get('address')!r} is not an IP address (names are not resolved): "
+                "give an IPv4 or IPv6 address"
+            ) from None
+        tcp_port = spec.get("tcp_port")
+        if tcp_port is not None and not 1 <= tcp_port <= 65535:
+            raise NetlabError(f"{what}: tcp_port {tcp_port} is not a port: use 1-65535")
+        icmp = spec.get("icmp")
+        if icmp is None:
+            icmp = tcp_port is None
+        if not icmp and tcp_port is None:
+            raise NetlabError(f"{what}: icmp is false and no tcp_port is given: nothing to check")
+        count = spec.get("count", 1)
+        if count is None or not 1 <= count <= 100:
+            raise NetlabError(f"{what}: count {count} is out of range: use 1-100")
+        timeout = spec.get("timeout", 1.0)
+        if timeout is None or not 0 < timeout <= 60:
+            raise NetlabError(f"{what}: timeout {timeout} is out of range: use more than 0 and at most 60 seconds")
+        size = spec.get("size")
+        if size is not None and not 0 <= size <= MAX_PAYLOAD:
+            raise NetlabError(f"{what}: size {size} is out of range: use 0-{MAX_PAYLOAD} payload bytes")
+        out.append(
+            Target(
+                address=str(addr),
+                version=addr.version,
+                name=spec.get("name") or str(addr),
+                icmp=icmp,
+                tcp_port=tcp_port,
+                dont_fragment=bool(spec.get("dont_fragment")),
+                size=size,
+                count=count,
+                timeout=float(timeout),
+            )
+        )
+    return out
+
+
+def _os_error(exc: OSError) -> str:
+    code = exc.errno or 0
+    return f"{errno.errorcode.get(code, code)}: {os.strerror(code)}" if code else str(exc)
+
+
+# ------------------------------------------------------------------ the probe run
+
+
+class Prober:
+    """Sends every probe at once from inside one namespace and collects the answers."""
+
+    def __init__(self, session: Session, netns: str | None) -> None:
+        self.session = session
+        self.netns = netns
+
+    def route_mtu(self, target: Target) -> int:
+        """The MTU of the device the route to the target uses (for a full-size don't-fragment probe)."""
+        ipr = self.session.ipr(self.netns)
+        try:
+            routes = ipr.route("get", dst=target.address)
+            oif = routes[0].get_attr("RTA_OIF")
+            link = ipr.get_links(oif)[0]
+        except (NetlinkError, IndexError, TypeError) as exc:
+            raise _NoRoute(f"no route to {target.address} ({getattr(exc, 'args', [''])[-1] or exc})") from None
+        return int(link.get_attr("IFLA_MTU"))
+
+    def run(self, targets: list[Target]) -> None:
+        if not self.session.netns_exists(self.netns):
+            raise NetlabError(
+                f"reachability: network namespace {self.netns!r} does not exist; create it first "
+                f"(cnfs.netlab.netns name={self.netns} state=present)"
+            )
+        for target in targets:
+            if target.icmp and target.size is None:
+                if target.dont_fragment:
+                    try:
+                        target.size = max(self.route_mtu(target) - HEADER[target.version], 0)
+                    except _NoRoute as exc:
+                        target.icmp_error = str(exc)
+                        target.size = 0
+                else:
+                    target.size = DEFAULT_SIZE
+        with self.session.inside(self.netns):
+            self._run_inside(targets)
+
+    def _run_inside(self, targets: list[Target]) -> None:
+        ident = random.randrange(1, 0xFFFF)
+        sel = selectors.DefaultSelector()
+        raw: dict[tuple[int, bool], socket.socket] = {}
+        pending: dict[int, tuple[Target, float]] = {}  # seq -> (target, deadline)
+        sent_at: dict[int, float] = {}
+        tcp: dict[socket.socket, tuple[Target, float, float]] = {}
+        seq = 0
+        try:
+            for target in targets:
+                if target.icmp and target.icmp_error is None:
+                    sock = self._raw(raw, sel, target.version, target.dont_fragment)
+                    for _ in range(target.count):
+                        seq = (seq + 1) & 0xFFFF
+                        packet = echo_request(target.version, ident, seq, target.size or 0)
+                        now = time.monotonic()
+                        try:
+                            sock.sendto(packet, (target.address, 0))
+                        except OSError as exc:
+                            target.icmp_error = self._send_error(exc, target)
+                            break
+                        target.sent += 1
+                        sent_at[seq] = now
+                        pending[seq] = (target, now + target.timeout)
+                if target.tcp_port is not None:
+                    self._connect(tcp, sel, target)
+            self._wait(sel, raw, pending, sent_at, tcp, ident)
+        finally:
+            for sock in [*raw.values(), *tcp]:
+                with contextlib.suppress(Exception):
+                    sel.unregister(sock)
+                sock.close()
+            sel.close()
+
+    @staticmethod
+    def _send_error(exc: OSError, target: Target) -> str:
+        if exc.errno == errno.EMSGSIZE:
+            return (
+                f"{target.size} payload bytes do not fit the path MTU with don't-fragment set ({_os_error(exc)})"
+                if target.dont_fragment
+                else f"{target.size} payload bytes are too many ({_os_error(exc)})"
+            )
+        if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return f"no route to {target.address} ({_os_error(exc)})"
+        return f"cannot send ({_os_error(exc)})"
+
+    @staticmethod
+    def _raw(
+        raw: dict[tuple[int, bool], socket.socket], sel: selectors.BaseSelector, version: int, df: bool
+    ) -> socket.socket:
+        key = (version, df)
+        if key not in raw:
+            if version == 4:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+                sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if df else IP_PMTUDISC_DONT)
+            else:
+                sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO if df else IPV6_PMTUDISC_DONT)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_DONTFRAG, 1 if df else 0)
+            sock.setblocking(False)
+            sel.register(sock, selectors.EVENT_READ, ("raw", version))
+            raw[key] = sock
+        return raw[key]
+
+    @staticmethod
+    def _connect(tcp: dict[socket.socket, Any], sel: selectors.BaseSelector, target: Target) -> None:
+        family = socket.AF_INET if target.version == 4 else socket.AF_INET6
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        start = time.monotonic()
+        code = sock.connect_ex((target.address, target.tcp_port))
+        if code == 0:
+            target.tcp_ok, target.tcp_rtt = True, 0.0
+            sock.close()
+            return
+        if code not in (errno.EINPROGRESS, errno.EALREADY):
+            target.tcp_ok, target.tcp_error = False, _os_error(OSError(code, os.strerror(code)))
+            sock.close()
+            return
+        sel.register(sock, selectors.EVENT_WRITE, ("tcp", None))
+        tcp[sock] = (target, start, start + target.timeout)
+
+    def _wait(
+        self,
+        sel: selectors.BaseSelector,
+        raw: dict[tuple[int, bool], socket.socket],
+        pending: dict[int, tuple[Target, float]],
+        sent_at: dict[int, float],
+        tcp: dict[socket.socket, tuple[Target, float, float]],
+        ident: int,
+    ) -> None:
+        while pending or tcp:
+            now = time.monotonic()
+            deadlines = [d for _, d in pending.values()] + [d for _, _, d in tcp.values()]
+            wait = max(0.0, min(deadlines) - now)
+            for key, _ in sel.select(wait):
+                kind, version = key.data
+                if kind == "raw":
+                    self._read_raw(key.fileobj, version, pending, sent_at, ident)
+                else:
+                    self._finish_tcp(key.fileobj, sel, tcp)
+            now = time.monotonic()
+            for seq in [s for s, (_, d) in pending.items() if d <= now]:
+                del pending[seq]
+            for sock in [s for s, (_, _, d) in tcp.items() if d <= now]:
+                target, _, _ = tcp.pop(sock)
+                target.tcp_ok, target.tcp_error = False, f"no answer within {target.timeout:g} s"
+                sel.unregister(sock)
+                sock.close()
+
+    @staticmethod
+    def _read_raw(sock: Any, version: int, pending: dict[int, Any], sent_at: dict[int, float], ident: int) -> None:
+        while True:
+            try:
+                packet, _ = sock.recvfrom(MAX_PAYLOAD + 128)
+            except (BlockingIOError, InterruptedError):
+                return
+            now = time.monotonic()
+            parsed = parse_icmp(version, packet)
+            if parsed is None or parsed[1] != ident or parsed[2] not in pending:
+                continue
+            kind, _, seq, message = parsed
+            target, _ = pending[seq]
+            if target.version != version:
+                continue
+            del pending[seq]
+            if kind == "reply":
+                target.received += 1
+                target.rtts.append(now - sent_at[seq])
+            else:
+                target.icmp_error = message
+
+    @staticmethod
+    def _finish_tcp(sock: Any, sel: selectors.BaseSelector, tcp: dict[socket.socket, Any]) -> None:
+        target, start, _ = tcp.pop(sock)
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code == 0:
+            target.tcp_ok, target.tcp_rtt = True, time.monotonic() - start
+        else:
+            target.tcp_ok, target.tcp_error = False, _os_error(OSError(code, os.strerror(code)))
+        sel.unregister(sock)
+        sock.close()
+
+
+class _NoRoute(Exception):
+    pass
+
+
+def check_reachability(session: Session, netns: str | None, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate the targets, probe them all at once from inside ``netns``, return one result per target."""
+    targets = make_targets(specs)
+    Prober(session, netns).run(targets)
+    return [t.result() for t in targets]
