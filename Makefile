@@ -5,6 +5,7 @@
 #   make demo    build the lab, the overlay, and verify it (inventory/netns)
 #   make bench   benchmarks/run.py
 #   make clean   remove .venv build .collections and caches
+#   single tiers: lint test-sanity test-unit test-integration [TARGETS=netns] test-system test-molecule
 #
 # Every target runs the tools from .venv. Run as root: the lab, the integration tests and
 # the OS packages need it.
@@ -39,7 +40,7 @@ ANSIBLE_TEST_ENV := --python $(PY_VERSION) --color no
 	test-integration test-system test-molecule demo bench clean collection-copy build
 
 help:
-	@sed -n '2,9s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,8s/^#  //p' $(firstword $(MAKEFILE_LIST))
 
 # ---------------------------------------------------------------- setup
 
@@ -102,12 +103,14 @@ test: setup
 lint: setup
 	ruff check .
 	shellcheck .ci/run
-	ansible-lint --offline
+	ansible-lint
 
 collection-copy:
 	@rm -rf $(dir $(COLLECTION_COPY))
 	@mkdir -p $(COLLECTION_COPY)
-	@git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ $(COLLECTION_COPY)/
+	@git ls-files -co --exclude-standard -z | rsync -a --from0 --ignore-missing-args --files-from=- ./ $(COLLECTION_COPY)/
+	@# Its own repository: otherwise ansible-test lists files through the enclosing checkout, where
+	@# build/ is ignored, and skips every target without failing.
 	@cd $(COLLECTION_COPY) && git init -q && git add -A
 
 test-sanity: setup collection-copy
