@@ -202,11 +202,16 @@ class Session:
         if handle is not None:
             handle.close()
 
-    def create_netns(self, name: str) -> None:
-        """Create a named namespace under /run/netns in-process, the way `ip netns add` does."""
+    def create_netns(self, name: str, share_rundir: bool = True) -> None:
+        """Create a named namespace under /run/netns in-process, the way `ip netns add` does.
+
+        ``name`` may also be an absolute path. With ``share_rundir=False`` the directory is left as it
+        is: the caller manages its mount (the built-in lab keeps its namespace files on a private mount).
+        """
         path = netns_path(name)
         rundir = os.path.dirname(path)
-        _make_rundir_shared(rundir)
+        if share_rundir:
+            _make_rundir_shared(rundir)
         try:
             os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
         except FileExistsError:
