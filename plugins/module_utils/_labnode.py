@@ -88,7 +88,8 @@ _SYSCTL_KEY = re.compile(r"^net[./][A-Za-z0-9_./-]+$")
 def validate_lab_name(name: Any) -> str:
     if not isinstance(name, str) or not _LAB_NAME.match(name):
         raise NetlabError(
-            f"lab name {name!r} is not usable: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+            f"lab name {name!r} is not usable: use 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
         )
     return name
 
@@ -115,15 +116,17 @@ def validate_state_dir(path: Any) -> str:
 def underlay_cidr(value: Any, what: str) -> str:
     """An interface address with prefix, normalised (host bits kept): '10.0.0.10/24'."""
     if not isinstance(value, str) or "/" not in value:
-        raise NetlabError(f"{what}: underlay_address {value!r} is not an address with a prefix length, like 10.0.0.10/24")
+        raise NetlabError(
+            f"{what}: underlay_address {value!r} is not an address with a prefix length, like 10.0.0.10/24"
+        )
     try:
         iface = ipaddress.ip_interface(value.strip())
     except ValueError as exc:
         raise NetlabError(f"{what}: underlay_address {value!r} is not a valid address with prefix: {exc}") from None
     if iface.ip == iface.network.network_address and iface.network.prefixlen < iface.max_prefixlen - 1:
-        raise NetlabError(f"{what}: underlay_address {value!r} is the network address of its subnet; use a host address")
+        raise NetlabError(f"{what}: underlay_address {value!r} is the network address of its subnet; use a host one")
     if iface.version == 4 and iface.ip == iface.network.broadcast_address and iface.network.prefixlen < 31:
-        raise NetlabError(f"{what}: underlay_address {value!r} is the broadcast address of its subnet; use a host address")
+        raise NetlabError(f"{what}: underlay_address {value!r} is the broadcast address of its subnet; use a host one")
     return iface.with_prefixlen
 
 
@@ -450,7 +453,7 @@ def stop_processes(inodes: set[int], timeout: float) -> list[int]:
             return stopped
         try:
             for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-                for pid, pfd in pidfds.items():
+                for pfd in pidfds.values():
                     with contextlib.suppress(ProcessLookupError, OSError):
                         signal.pidfd_send_signal(pfd, sig)
                 deadline = time.monotonic() + wait
@@ -602,12 +605,22 @@ class LabResource(Resource):
         if not os.path.isdir(path):
             return None
         underlay = self.paths.underlay if is_netns_file(self.paths.underlay) else None
-        return {"name": self.paths.lab, "path": path, "private_mount": is_private_mount(path), "underlay_netns": underlay}
+        return {
+            "name": self.paths.lab,
+            "path": path,
+            "private_mount": is_private_mount(path),
+            "underlay_netns": underlay,
+        }
 
     def want(self, current: State) -> State:
         if self.state == "absent":
             return None
-        return {"name": self.paths.lab, "path": self.paths.dir, "private_mount": True, "underlay_netns": self.paths.underlay}
+        return {
+            "name": self.paths.lab,
+            "path": self.paths.dir,
+            "private_mount": True,
+            "underlay_netns": self.paths.underlay,
+        }
 
     def apply(self, session: Session, current: State, desired: State) -> None:
         try:

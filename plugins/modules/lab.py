@@ -10,21 +10,21 @@ short_description: Build or tear down the built-in lab, nodes emulated with name
 version_added: 0.1.0
 description:
   - Builds the built-in lab of cnfs.netlab on the host the module runs on (the controller, in the lab
-    playbooks): every node is a persistent set of network, mount and UTS namespaces, reached by Ansible
+    playbooks). Every node is a persistent set of network, mount and UTS namespaces, reached by Ansible
     through the M(cnfs.netlab.nsenter) connection like a real host. One call builds or removes all nodes.
   - A node has its own hostname (its name), its own C(/run) (a tmpfs, so C(ip netns list) inside a node
     shows only that node's namespaces, and pid files are per node), a C(/sys) mounted from inside its
     network namespace (C(/sys/class/net) lists its links), and its mounts are private. Everything else
     of the file system (C(/etc), C(/tmp), C(/root), the binaries) is the host's.
   - A new node boots with the sysctls of a fresh Debian VM (O(sysctl)); a running node keeps whatever was
-    changed inside it since: running the module again never resets them.
+    changed inside it since; running the module again never resets them.
   - Each node's C(eth1) is one end of a veth pair; the other end, named after the node, is a port of the
     bridge C(underlay) in a namespace of its own (the underlay switch). Both ends are created directly in
     their namespaces. C(eth1) carries the node's underlay address; it is the only global address of that
     family on C(eth1) (another one is removed). Nothing is added to the host's own network namespace.
   - The lab consists of exactly the nodes given; nodes of the lab that are not listed any more are removed.
     A node found half-built (some of its namespace files missing) is removed and built again.
-  - Removal (O(state=absent)) removes the whole lab, whatever O(nodes) says: every process running in a node's
+  - Removal (O(state=absent)) removes the whole lab, whatever O(nodes) says. Every process running in a node's
     namespaces or in the container namespaces mounted inside a node (tunnel daemons, C(ip netns exec)
     commands) is stopped by pid (SIGTERM, then SIGKILL after O(stop_timeout)), the links are deleted, the
     namespace files and the lab's mounts are removed. No C(ip) command is run; namespaces and mounts are
@@ -98,8 +98,8 @@ attributes:
     description: A second run with the same nodes reports no change.
 notes:
   - Needs root (C(CAP_SYS_ADMIN) and C(CAP_NET_ADMIN) on the host).
-  - Runs on the host that holds the lab, normally the controller (C(hosts: localhost) in P(cnfs.netlab.lab#playbook)).
-  - Unlike the netlink modules, this module has no C(netns) option: the lab is built from the host's
+  - Runs on the host that holds the lab, normally the controller (C(hosts=localhost) in C(playbooks/lab.yml)).
+  - Unlike the netlink modules, this module has no C(netns) option. The lab is built from the host's
     namespaces, and its own namespaces are given by O(state_dir) and O(name). For the same reason it is not
     in the C(cnfs.netlab.netlab) action group.
   - Nodes share the host's process list (C(pgrep) in one node sees the processes of the others) and its
