@@ -21,6 +21,10 @@ VENV := $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export DEBIAN_FRONTEND := noninteractive
+# CI logs are files: no colour escapes from ansible-lint and molecule.
+ifeq ($(CI),true)
+export NO_COLOR := 1
+endif
 
 # Tools the lab, the tests and the benchmarks call on the host.
 OS_PACKAGES := iproute2 socat iperf3 tcpdump graphviz python3-venv git rsync make procps util-linux shellcheck
