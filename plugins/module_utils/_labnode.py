@@ -19,7 +19,7 @@ The resources, in the order :func:`build_resources` gives them to ``converge``:
 ``BridgeResource``   the underlay switch (from ``_link``).
 ``NodeResource``     one node's namespaces, hostname, /run, /sys and boot-time sysctls.
 ``VethResource``     the node's cable: port ``<node>`` on the switch <-> ``eth1`` in the node (from ``_link``).
-``Eth1Address``      the underlay address of ``eth1``.
+``AddressResource``  the underlay address of ``eth1``, its only address but IPv6 link-local (from ``_address``).
 
 Removal (``state=absent``) is one ``NodeResource`` per node found in the lab directory, then the
 ``LabResource``: processes that run in a node's namespaces (or in the container namespaces mounted
@@ -40,15 +40,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.cnfs.netlab.plugins.module_utils._address import AddressResource
 from ansible_collections.cnfs.netlab.plugins.module_utils._link import BridgeResource, VethResource, find_link
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlabError,
     NetlinkError,
     Session,
     is_netns_file,
-    kernel_message,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
+from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import is_namespaced, normalise_value, parse_name
 
 DEFAULT_STATE_DIR = "/run/cnfs-netlab"
 DEFAULT_LAB = "netlab"
@@ -81,7 +82,6 @@ IFF_UP = 0x1
 
 _LAB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
-_SYSCTL_KEY = re.compile(r"^net[./][A-Za-z0-9_./-]+$")
 
 
 # ---------------------------------------------------------------------------------- pure helpers
@@ -131,25 +131,24 @@ def underlay_cidr(value: Any, what: str) -> str:
 
 
 def sysctl_path(key: str) -> str:
-    """The /proc/sys file of a dotted (or slashed) sysctl key."""
-    return "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
+    """The /proc/sys file of a sysctl key, written the sysctl(8) way."""
+    return "/proc/sys/" + parse_name(key)[1]
 
 
 def validate_sysctl(values: Any) -> dict[str, str]:
-    """Node sysctls: only per-network-namespace keys (net.*), values as strings."""
+    """Node sysctls: only per-network-namespace keys (net.*), dotted names and values as sysctl(8) prints them."""
     if values is None:
         return {}
     if not isinstance(values, dict):
         raise NetlabError(f"sysctl must be a dict of net.* keys and values, not {values!r}")
     out: dict[str, str] = {}
     for key, value in values.items():
-        if not isinstance(key, str) or not _SYSCTL_KEY.match(key) or ".." in key:
+        dotted, _path = parse_name(key)
+        if not is_namespaced(dotted):
             raise NetlabError(
-                f"sysctl {key!r}: only network sysctls (net.*) are per node; the others would change the host"
+                f"sysctl {key!r}: only network sysctls (net.*) belong to a node; the others would change the host"
             )
-        if isinstance(value, bool):
-            value = int(value)
-        out[key] = " ".join(str(value).split())
+        out[dotted] = normalise_value(value, f"sysctl {dotted}")
     return out
 
 
@@ -767,62 +766,6 @@ class NodeResource(Resource):
             os.rmdir(node_dir)
 
 
-class Eth1Address(Resource):
-    """The underlay address of a node's eth1: the only global address of its family there.
-
-    State shape: ``{"name": "eth1", "netns": path, "addresses": [cidr, ...]}`` (global addresses of the
-    family of the underlay address, sorted).
-    """
-
-    kind = "address"
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        super().__init__(spec)
-        self.address: str = spec["address"]
-        self.family = 4 if ipaddress.ip_interface(self.address).version == 4 else 6
-        self.node: str = spec["node"]
-
-    @property
-    def key(self) -> str:
-        return f"address of eth1 on node {self.node}"
-
-    def read(self, session: Session) -> State:
-        ipr = session.ipr(self.netns)
-        msg = find_link(ipr, NODE_IFNAME)
-        if msg is None:
-            return None
-        return {"name": NODE_IFNAME, "netns": self.netns, "addresses": self._addresses(ipr, msg["index"])}
-
-    def _addresses(self, ipr: Any, index: int) -> list[str]:
-        family = 2 if self.family == 4 else 10
-        out = []
-        for addr in ipr.get_addr(index=index, family=family):
-            if addr["scope"] == 0:
-                out.append(f"{addr.get('IFA_ADDRESS')}/{addr['prefixlen']}")
-        return sorted(ipaddress.ip_interface(a).with_prefixlen for a in out)
-
-    def want(self, current: State) -> State:
-        return {"name": NODE_IFNAME, "netns": self.netns, "addresses": [self.address]}
-
-    def apply(self, session: Session, current: State, desired: State) -> None:
-        ipr = session.ipr(self.netns)
-        msg = find_link(ipr, NODE_IFNAME)
-        if msg is None:
-            raise NetlabError(f"{self.key}: eth1 does not exist in the node; run the lab again")
-        index = msg["index"]
-        have = self._addresses(ipr, index)
-        for cidr in have:
-            if cidr != self.address:
-                iface = ipaddress.ip_interface(cidr)
-                ipr.addr("del", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-        if self.address not in have:
-            iface = ipaddress.ip_interface(self.address)
-            try:
-                ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-            except NetlinkError as exc:
-                raise NetlabError(f"{self.key}: the kernel refused {self.address} ({kernel_message(exc)})") from None
-
-
 # ---------------------------------------------------------------------------------- the lab
 def existing_nodes(paths: LabPaths) -> list[str]:
     """Names of the node directories found in the lab directory."""
@@ -907,7 +850,9 @@ def build_resources(params: dict[str, Any]) -> tuple[LabPaths, list[Resource], l
                 }
             )
         )
-        resources.append(Eth1Address({"netns": net, "node": name, "address": node["underlay_address"]}))
+        resources.append(
+            AddressResource({"netns": net, "dev": NODE_IFNAME, "addresses": [node["underlay_address"]], "purge": True})
+        )
     return paths, resources, nodes
 
 
