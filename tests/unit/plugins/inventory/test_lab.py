@@ -1,0 +1,105 @@
+# Copyright (c) cnfs.netlab contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The lab inventory plugin: names, the address formula, and a parse through ansible's own loader."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleParserError
+
+from ansible_collections.cnfs.netlab.plugins.inventory.lab import node_address, node_names
+
+
+def test_default_names() -> None:
+    assert node_names(2, "node{n}") == ["node1", "node2"]
+    assert node_names("3", "n{n}-x") == ["n1-x", "n2-x", "n3-x"]
+    assert node_names(["left", "right"], "ignored") == ["left", "right"]
+
+
+@pytest.mark.parametrize(
+    ("nodes", "pattern", "message"),
+    [
+        (0, "node{n}", "at least 1"),
+        (True, "node{n}", "number of nodes or a list"),
+        ([], "node{n}", "non-empty list"),
+        (2, "node", "must contain {n}"),
+        (["a", "a"], "x", "unique"),
+        (["x" * 16], "x", "not usable"),
+        (2, "a very long name{n}", "not usable"),
+    ],
+)
+def test_bad_names(nodes: object, pattern: str, message: str) -> None:
+    with pytest.raises(AnsibleParserError, match=message):
+        node_names(nodes, pattern)
+
+
+def test_the_talks_addresses() -> None:
+    assert [node_address("10.0.0.0/24", i, 10, 10) for i in (1, 2)] == ["10.0.0.10/24", "10.0.0.20/24"]
+
+
+def test_ten_and_twentyfive_nodes_fit_a_slash_24() -> None:
+    assert node_address("10.0.0.0/24", 10, 10, 10) == "10.0.0.100/24"
+    assert node_address("10.0.0.0/24", 25, 10, 10) == "10.0.0.250/24"
+    with pytest.raises(AnsibleParserError, match=r"node 26 would get host number 260.*use a larger underlay"):
+        node_address("10.0.0.0/24", 26, 10, 10)
+    assert node_address("10.0.0.0/16", 26, 10, 10) == "10.0.1.4/16"
+    assert node_address("10.0.0.0/24", 245, 10, 1) == "10.0.0.254/24"
+    with pytest.raises(AnsibleParserError, match="beyond the last address"):
+        node_address("10.0.0.0/24", 246, 10, 1)
+
+
+def test_ipv6_underlay() -> None:
+    assert node_address("fd00:10::/64", 2, 10, 10) == "fd00:10::14/64"
+
+
+def test_bad_underlay() -> None:
+    with pytest.raises(AnsibleParserError, match="is not a network"):
+        node_address("10.0.0.1/24", 1, 10, 10)
+    with pytest.raises(AnsibleParserError, match="1 or more"):
+        node_address("10.0.0.0/24", 1, 0, 10)
+
+
+def _inventory(tmp_path: Path, text: str) -> dict:
+    """What ansible-inventory makes of a lab description (the CLI, so the collection loader is the real one)."""
+    repo = Path(__file__).resolve().parents[4]
+    (tmp_path / "lab.yml").write_text(text)
+    env = {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(repo / ".collections"),
+        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1",
+    }
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(tmp_path / "lab.yml"), "--list"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_parse_a_lab_description(tmp_path: Path) -> None:
+    data = _inventory(tmp_path, "plugin: cnfs.netlab.lab\nlab: unit\nnodes: 3\ngroups:\n  first: node_index == 1\n")
+    assert data["nodes"]["hosts"] == ["node1", "node2", "node3"]
+    assert data["first"]["hosts"] == ["node1"]
+    hostvars = data["_meta"]["hostvars"]["node2"]
+    plain = {k: v["__ansible_unsafe"] if isinstance(v, dict) else v for k, v in hostvars.items()}
+    assert plain["underlay_address"] == "10.0.0.20/24"
+    assert plain["node_index"] == 2
+    assert plain["ansible_connection"] == "cnfs.netlab.nsenter"
+    assert plain["cnfs_netlab_lab"] == "unit"
+    assert plain["cnfs_netlab_state_dir"] == "/run/cnfs-netlab"
+    assert plain["ansible_python_interpreter"] == "{{ ansible_playbook_python }}"
+
+
+def test_parse_rejects_too_many_nodes(tmp_path: Path) -> None:
+    with pytest.raises(subprocess.CalledProcessError) as info:
+        _inventory(tmp_path, "plugin: cnfs.netlab.lab\nnodes: 30\n")
+    assert "node 26 would get host number 260" in info.value.stderr
