@@ -192,6 +192,24 @@ def default_scope(family: str, rtype: str, gateway: str | None) -> str:
     return "universe"
 
 
+def _check_nexthop(what: str, family: str, rtype: str, gateway: str | None, dev: str | None, onlink: bool) -> None:
+    """Whether gateway, dev and onlink make sense together for this type of route."""
+    if rtype in NO_NEXTHOP:
+        if gateway is not None or dev is not None or onlink:
+            raise NetlabError(f"{what}: a {rtype} route has no gateway, dev or onlink: remove them")
+    elif rtype == "unicast":
+        if gateway is None and dev is None:
+            raise NetlabError(f"{what}: a unicast route needs a gateway or a dev (or choose type blackhole)")
+    elif dev is None:
+        raise NetlabError(f"{what}: a {rtype} route needs dev")
+    if onlink and (dev is None or gateway is None):
+        raise NetlabError(
+            f"{what}: onlink needs both gateway and dev: it tells the kernel the gateway is on dev's link"
+        )
+    if family == "inet6" and gateway and ipaddress.ip_address(gateway).is_link_local and dev is None:
+        raise NetlabError(f"{what}: gateway {gateway} is link-local: give dev, the interface it is reached through")
+
+
 def normalise_route(spec: dict[str, Any]) -> dict[str, Any]:
     """Validate a route spec (pure) and return it normalised.
 
@@ -232,20 +250,8 @@ def normalise_route(spec: dict[str, Any]) -> dict[str, Any]:
         except NetlabError as exc:
             raise NetlabError(f"{what}: {exc}") from None
     onlink = spec.get("onlink")
-    if rtype in NO_NEXTHOP:
-        if gateway is not None or dev is not None or onlink:
-            raise NetlabError(f"{what}: a {rtype} route has no gateway, dev or onlink: remove them")
-    elif rtype == "unicast":
-        if gateway is None and dev is None:
-            raise NetlabError(f"{what}: a unicast route needs a gateway or a dev (or choose type blackhole)")
-    elif dev is None:
-        raise NetlabError(f"{what}: a {rtype} route needs dev")
-    if onlink and (dev is None or gateway is None):
-        raise NetlabError(
-            f"{what}: onlink needs both gateway and dev: it tells the kernel the gateway is on dev's link"
-        )
-    if family == "inet6" and gateway and ipaddress.ip_address(gateway).is_link_local and dev is None:
-        raise NetlabError(f"{what}: gateway {gateway} is link-local: give dev, the interface it is reached through")
+    if spec.get("state") != "absent":  # removal matches the key only: family, table, dest, metric
+        _check_nexthop(what, family, rtype, gateway, dev, bool(onlink))
     metric = spec.get("metric")
     if metric is None:
         metric = IP6_RT_PRIO_USER if family == "inet6" else 0

@@ -98,6 +98,8 @@ options:
 notes:
   - Needs root (C(CAP_NET_ADMIN)).
   - Routes whose gateway becomes unreachable (its address removed, its interface down) are removed by the kernel.
+  - Check mode predicts an unreachable gateway from addresses and routes; a gateway in the subnet of an interface
+    that is down passes check mode, and the real run fails with the same message when the kernel refuses it.
   - Attributes this module does not model (C(src), C(mtu), ...) are dropped when it replaces a route.
 requirements:
   - pyroute2 >= 0.9

@@ -224,3 +224,10 @@ def test_resource_key_names_the_identity():
     res = RouteResource({"dest": "default", "gateway": "fd00::1", "netns": "con", "table": "100", "metric": 5})
     assert res.key == "route default (inet6) table 100 metric 5 in netns con"
     assert RouteResource({"dest": "10.0.0.0/8", "dev": "eth0", "state": "absent"}).want(None) is None
+
+
+def test_removal_needs_only_the_key():
+    n = normalise_route({"dest": "10.1.0.0/16", "metric": 100, "state": "absent"})
+    assert (n["dest"], n["metric"], n["gateway"], n["dev"]) == ("10.1.0.0/16", 100, None, None)
+    with pytest.raises(NetlabError, match="needs a gateway or a dev"):
+        normalise_route({"dest": "10.1.0.0/16", "metric": 100, "state": "present"})
