@@ -15,7 +15,7 @@ description:
   - An existing interface called O(name) that is not a bridge is an error; it is never deleted or replaced.
   - Removing a bridge releases its ports (they are not deleted).
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - cnfs.netlab._attributes
   - cnfs.netlab._netns

@@ -15,7 +15,7 @@ description:
     namespace. Use M(cnfs.netlab.veth) or M(cnfs.netlab.bridge) to create one.
   - Options left out keep their current values. No C(ip) command is run.
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - cnfs.netlab._attributes
   - cnfs.netlab._netns

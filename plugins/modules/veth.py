@@ -18,7 +18,7 @@ description:
     the module never deletes or recreates a pair it was not asked to. Delete it first with O(state=absent).
   - Removing the pair deletes end A; the kernel deletes end B in the same operation.
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - cnfs.netlab._attributes
   - cnfs.netlab._netns
