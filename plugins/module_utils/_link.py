@@ -24,6 +24,7 @@ bridge can be validated against the state the run is heading to, before anything
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
@@ -189,20 +190,27 @@ def veth_peer(
     """
     index = msg.get("IFLA_LINK")
     nsid = msg.get("IFLA_LINK_NETNSID")
-    candidates: list[str | None] = []
-    for cand in (*hints, netns, None, *list_netns()):
-        if cand not in candidates:
-            candidates.append(cand)
+
+    def candidates() -> Iterator[str | None]:
+        # Lazily: the hints almost always name the peer's namespace, and listing /run/netns for
+        # every veth makes a run with hundreds of namespaces quadratic.
+        seen: list[str | None] = []
+        for group in ((*hints, netns, None), list_netns):
+            for cand in group() if callable(group) else group:
+                if cand not in seen:
+                    seen.append(cand)
+                    yield cand
+
     ipr = session.ipr(netns)
     found: tuple[str | None] | None = None
     if nsid is None:
         mine = _ns_ident(session, netns)
-        for cand in candidates:
+        for cand in candidates():
             if _ns_ident(session, cand) == mine:
                 found = (cand,)
                 break
     else:
-        for cand in candidates:
+        for cand in candidates():
             if _nsid_of(session, ipr, cand) == nsid:
                 found = (cand,)
                 break
