@@ -21,6 +21,7 @@ Links planned by the links model are honoured when the session has ``planned_lin
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 from collections.abc import Iterable
 from typing import Any
@@ -30,6 +31,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlinkError,
     Session,
     kernel_message,
+    netns_path,
     validate_netns,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
@@ -46,7 +48,9 @@ def where(netns: str | None) -> str:
     return f"in netns {netns}" if netns else "in the current network namespace"
 
 
+@functools.lru_cache(maxsize=8192)
 def _iface(cidr: str) -> IPInterface:
+    # Cached: a run of hundreds of containers parses the same few strings thousands of times.
     return ipaddress.ip_interface(cidr)
 
 
@@ -145,10 +149,47 @@ def kernel_addresses(ipr: Any, index: int | None = None) -> dict[int, list[str]]
     return {idx: sort_addresses(v) for idx, v in out.items()}
 
 
-def planned_links(session: Session) -> dict[tuple[str | None, str], bool]:
+class _LinkPlan:
+    """A read-only view of the links model's registry, ``(netns, ifname) -> will exist``.
+
+    The links model keys it by namespace path (``/run/netns/con1``; None for the own namespace) and
+    stores the kind (None: will be gone); this view answers for either spelling of the namespace.
+    It is consulted once per address and route of a run, so the entries are indexed per namespace
+    (the registry only ever grows: the index is rebuilt when its size changes).
+    """
+
+    def __init__(self, session: Session, registry: dict[tuple[str | None, str], Any]) -> None:
+        self._registry = registry
+        index = getattr(session, "_planned_links_index", None)
+        if index is None or index[0] is not registry or index[1] != len(registry):
+            per_ns: dict[str | None, list[str]] = {}
+            for ns, dev in registry:
+                per_ns.setdefault(ns, []).append(dev)
+            index = (registry, len(registry), per_ns)
+            session._planned_links_index = index  # type: ignore[attr-defined]
+        self._per_ns: dict[str | None, list[str]] = index[2]
+
+    @staticmethod
+    def _key(netns: str | None) -> str | None:
+        return netns_path(netns) if netns else None
+
+    def of(self, netns: str | None) -> list[tuple[str, bool]]:
+        """(ifname, will exist) of the planned links of one namespace."""
+        key = self._key(netns)
+        return [(dev, bool(self._registry[(key, dev)])) for dev in self._per_ns.get(key, [])]
+
+    def get(self, key: tuple[str | None, str], default: bool | None = None) -> bool | None:
+        ns, dev = key
+        path_key = (self._key(ns), dev)
+        if path_key in self._registry:
+            return bool(self._registry[path_key])
+        return default
+
+
+def planned_links(session: Session) -> _LinkPlan:
     """The links engineer's registry, when present: (netns, ifname) -> will exist."""
     registry = getattr(session, "planned_links", None)
-    return registry if isinstance(registry, dict) else {}
+    return _LinkPlan(session, registry if isinstance(registry, dict) else {})
 
 
 def planned_addresses(session: Session) -> dict[tuple[str | None, str], list[str]]:
@@ -170,9 +211,7 @@ def address_view(session: Session, netns: str | None) -> dict[str, list[str]]:
             names = link_names(ipr)
             addrs = kernel_addresses(ipr)
             view = {name: addrs.get(idx, []) for idx, name in names.items()}
-    for (ns, dev), exists in planned_links(session).items():
-        if ns != netns:
-            continue
+    for dev, exists in planned_links(session).of(netns):
         if exists:
             view.setdefault(dev, [])
         else:
