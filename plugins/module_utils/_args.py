@@ -8,3 +8,119 @@ from typing import Any
 
 NETNS_ARG: dict[str, Any] = {"netns": {"type": "str"}}
 
+
+# Argument specs of the resource modules, here so that the whole-node apply (`node`) validates each
+# item of its lists exactly like the small module of that kind does. Each is the keyword arguments of
+# AnsibleModule (argument_spec and its constraints): `AnsibleModule(**VETH_SPEC, supports_check_mode=True)`.
+# Keep them in step with the modules' DOCUMENTATION.
+STATE_ARG: dict[str, Any] = {"state": {"type": "str", "choices": ["present", "absent"], "default": "present"}}
+
+NETNS_SPEC: dict[str, Any] = {
+    "argument_spec": {"name": {"type": "str", "required": True}, **STATE_ARG},
+}
+
+VETH_SPEC: dict[str, Any] = {
+    "argument_spec": {
+        **NETNS_ARG,
+        "name": {"type": "str", "required": True},
+        "peer": {"type": "str"},
+        "peer_netns": {"type": "str"},
+        "mtu": {"type": "int"},
+        "up": {"type": "bool", "default": True},
+        "bridge": {"type": "str"},
+        **STATE_ARG,
+    },
+    "required_if": [("state", "present", ["peer"])],
+}
+
+BRIDGE_SPEC: dict[str, Any] = {
+    "argument_spec": {
+        **NETNS_ARG,
+        "name": {"type": "str", "required": True},
+        "mtu": {"type": "int"},
+        "stp": {"type": "bool"},
+        "up": {"type": "bool", "default": True},
+        "ports": {"type": "list", "elements": "str"},
+        "ports_exclusive": {"type": "bool", "default": False},
+        **STATE_ARG,
+    },
+}
+
+LINK_SPEC: dict[str, Any] = {
+    "argument_spec": {
+        **NETNS_ARG,
+        "name": {"type": "str", "required": True},
+        "up": {"type": "bool"},
+        "mtu": {"type": "int"},
+        "master": {"type": "str"},
+    },
+}
+
+ADDRESS_SPEC: dict[str, Any] = {
+    "argument_spec": {
+        **NETNS_ARG,
+        "dev": {"type": "str", "required": True},
+        "addresses": {"type": "list", "elements": "str", "default": []},
+        "purge": {"type": "bool", "default": False},
+        **STATE_ARG,
+    },
+}
+
+ROUTE_TYPES = ["unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit", "throw"]
+
+ROUTE_SPEC: dict[str, Any] = {
+    "argument_spec": {
+        **NETNS_ARG,
+        "dest": {"type": "str", "required": True},
+        "family": {"type": "str", "choices": ["inet", "inet6"]},
+        "gateway": {"type": "str"},
+        "dev": {"type": "str"},
+        "type": {"type": "str", "choices": ROUTE_TYPES, "default": "unicast"},
+        "scope": {"type": "str"},
+        "metric": {"type": "int"},
+        "table": {"type": "str", "default": "main"},
+        "onlink": {"type": "bool", "default": False},
+        "proto": {"type": "str"},
+        **STATE_ARG,
+    },
+    "required_if": [("onlink", True, ("gateway", "dev"))],
+}
+
+SYSCTL_JOURNAL = "/run/cnfs-netlab/sysctl-journal.json"
+
+SYSCTL_SPEC: dict[str, Any] = {
+    "argument_spec": {
+        **NETNS_ARG,
+        "name": {"type": "str", "required": True},
+        "value": {"type": "raw"},
+        "state": {"type": "str", "choices": ["present", "restored"], "default": "present"},
+        "journal": {"type": "path", "default": SYSCTL_JOURNAL},
+    },
+    "required_if": [("state", "present", ("value",))],
+}
+
+OVERLAY_SPEC: dict[str, Any] = {
+    "argument_spec": {
+        "backend": {"type": "str", "choices": ["udp", "vxlan", "wireguard"], "default": "udp"},
+        "name": {"type": "str"},
+        "local": {"type": "str"},
+        "subnet": {"type": "str"},
+        "peers": {
+            "type": "list",
+            "elements": "dict",
+            "default": [],
+            "options": {
+                "name": {"type": "str", "required": True},
+                "address": {"type": "str", "required": True},
+                "subnet": {"type": "str", "required": True},
+            },
+        },
+        "port": {"type": "int"},
+        "vni": {"type": "int"},
+        "mtu": {"type": "int"},
+        "underlay_dev": {"type": "str"},
+        **STATE_ARG,
+        **NETNS_ARG,
+    },
+    "required_if": [("state", "present", ["local", "subnet"])],
+}
