@@ -25,6 +25,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ansible_collections.cnfs.netlab.plugins.module_utils._address import addr_cidr, sort_addresses
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlabError,
     NetlinkError,
@@ -33,6 +34,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     list_netns,
     validate_netns,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._route import parse_table, route_state
 
 OWN = ""  # the key of the namespace the module runs in
 INCLUDE_CHOICES = ("links", "addresses", "routes", "sysctls")
@@ -45,48 +47,9 @@ RTNH_F_ONLINK = 0x4
 RTM_F_CLONED = 0x200
 NSID_NONE = 0xFFFFFFFF
 
-# The names `ip route` prints; values not listed are reported as numbers.
-TABLE_NAMES = {253: "default", 254: "main", 255: "local"}
-TABLE_IDS = {name: num for num, name in TABLE_NAMES.items()}
-PROTO_NAMES = {
-    0: "unspec",
-    1: "redirect",
-    2: "kernel",
-    3: "boot",
-    4: "static",
-    8: "gated",
-    9: "ra",
-    10: "mrt",
-    11: "zebra",
-    12: "bird",
-    13: "dnrouted",
-    14: "xorp",
-    15: "ntk",
-    16: "dhcp",
-    42: "babel",
-    186: "bgp",
-    187: "isis",
-    188: "ospf",
-    189: "rip",
-    192: "eigrp",
-}
-SCOPE_NAMES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
-TYPE_NAMES = {
-    1: "unicast",
-    2: "local",
-    3: "broadcast",
-    4: "anycast",
-    5: "multicast",
-    6: "blackhole",
-    7: "unreachable",
-    8: "prohibit",
-    9: "throw",
-    10: "nat",
-    11: "xresolve",
-}
-FAMILY_NAMES = {2: "inet", 10: "inet6"}
 # Routes the kernel makes by itself (for addresses, link-local, router advertisements).
 KERNEL_PROTOS = {"kernel", "ra", "redirect"}
+KERNEL_TYPES = {"local", "broadcast", "multicast", "anycast"}
 
 
 # ------------------------------------------------------------------ options
@@ -94,15 +57,7 @@ KERNEL_PROTOS = {"kernel", "ra", "redirect"}
 
 def table_id(value: Any) -> int:
     """A routing table given as a number or as one of the names main, local, default."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 0 <= value <= 0xFFFFFFFF:
-            return value
-    elif isinstance(value, str):
-        if value in TABLE_IDS:
-            return TABLE_IDS[value]
-        if value.isdigit():
-            return table_id(int(value))
-    raise NetlabError(f"route table {value!r} is not a table: use a number (0-4294967295) or main, local, default")
+    return parse_table(value, "route_tables")
 
 
 def sysctl_path(name: str) -> str:
@@ -175,7 +130,7 @@ def finish_links(links: list[dict[str, Any]]) -> None:
     by_index = {link["index"]: link for link in links}
     for link in links:
         master = by_index.get(link["_master"]) if link["_master"] else None
-        link["master"] = master["name"] if master else None
+        link["master"] = master["name"] if master else ""
         if link["kind"] == "bridge":
             link["ports"] = sorted(p["name"] for p in links if p["_master"] == link["index"])
         if "vxlan" in link:
@@ -184,64 +139,43 @@ def finish_links(links: list[dict[str, Any]]) -> None:
 
 
 def address_facts(msgs: Iterable[Any], names: dict[int, str], netns: str | None, kernel: bool) -> list[dict[str, Any]]:
-    """Addresses grouped per device in the AddressResource shape {dev, netns, addresses}."""
+    """Addresses grouped per device in the AddressResource shape {netns, dev, addresses} (sorted like it)."""
     per_dev: dict[str, list[str]] = {}
     for msg in msgs:
         dev = names.get(msg["index"])
         if dev is None:
             continue
-        local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-        cidr = ipaddress.ip_interface(f"{local}/{msg['prefixlen']}")
+        cidr = addr_cidr(msg)
         flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
         if not kernel and is_kernel_address(dev, cidr, flags):
             continue
-        per_dev.setdefault(dev, []).append(cidr.with_prefixlen)
-    return [{"dev": dev, "netns": netns, "addresses": addrs} for dev, addrs in sorted(per_dev.items())]
+        per_dev.setdefault(dev, []).append(cidr)
+    return [
+        {"netns": netns, "dev": dev, "addresses": sort_addresses(addrs)} for dev, addrs in sorted(per_dev.items())
+    ]
 
 
-def is_kernel_address(dev: str, cidr: ipaddress.IPv4Interface | ipaddress.IPv6Interface, flags: int) -> bool:
+def is_kernel_address(dev: str, cidr: str, flags: int) -> bool:
     """Addresses the kernel makes by itself: loopback's, IPv6 link-local, autoconfigured (not permanent) ones."""
-    if cidr.ip.is_loopback and dev == "lo":
+    iface = ipaddress.ip_interface(cidr)
+    if iface.ip.is_loopback and dev == "lo":
         return True
-    return cidr.version == 6 and (cidr.ip.is_link_local or not flags & IFA_F_PERMANENT)
+    return iface.version == 6 and (iface.ip.is_link_local or not flags & IFA_F_PERMANENT)
 
 
 def route_facts(
     msgs: Iterable[Any], names: dict[int, str], netns: str | None, tables: set[int] | None, kernel: bool
 ) -> list[dict[str, Any]]:
-    """Routes in the RouteResource shape; `tables` None means every table."""
+    """Routes in the RouteResource shape (its own reading of a route); `tables` None means every table."""
     out = []
     for msg in msgs:
         if msg["flags"] & RTM_F_CLONED:
             continue
-        table = msg.get_attr("RTA_TABLE") or msg["table"]
-        if tables is not None and table not in tables:
+        if tables is not None and (msg.get_attr("RTA_TABLE") or msg["table"]) not in tables:
             continue
-        proto = PROTO_NAMES.get(msg["proto"], msg["proto"])
-        rtype = TYPE_NAMES.get(msg["type"], msg["type"])
-        if not kernel and (proto in KERNEL_PROTOS or rtype in ("local", "broadcast", "multicast", "anycast")):
+        route = route_state(msg, names, netns)
+        if not kernel and (route["proto"] in KERNEL_PROTOS or route["type"] in KERNEL_TYPES):
             continue
-        family = FAMILY_NAMES.get(msg["family"], msg["family"])
-        dst = msg.get_attr("RTA_DST")
-        dest = "default" if not msg["dst_len"] else str(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
-        gateway = msg.get_attr("RTA_GATEWAY")
-        via = msg.get_attr("RTA_VIA")
-        if gateway is None and isinstance(via, dict):
-            gateway = via.get("addr")
-        oif = msg.get_attr("RTA_OIF")
-        route: dict[str, Any] = {
-            "dest": dest,
-            "gateway": gateway,
-            "dev": names.get(oif) if oif else None,
-            "scope": SCOPE_NAMES.get(msg["scope"], msg["scope"]),
-            "type": rtype,
-            "metric": msg.get_attr("RTA_PRIORITY") or 0,
-            "table": TABLE_NAMES.get(table, table),
-            "onlink": bool(msg["flags"] & RTNH_F_ONLINK),
-            "family": family,
-            "proto": proto,
-            "netns": netns,
-        }
         multipath = msg.get_attr("RTA_MULTIPATH")
         if multipath:
             route["nexthops"] = [
@@ -249,7 +183,7 @@ def route_facts(
                 for hop in multipath
             ]
         out.append(route)
-    out.sort(key=lambda r: (r["family"] != "inet", str(r["table"]), r["dest"] != "default", r["dest"], r["metric"]))
+    out.sort(key=lambda r: (r["family"], str(r["table"]), r["dest"] != "default", r["dest"], r["metric"]))
     return out
 
 
@@ -314,10 +248,11 @@ def _public(link: dict[str, Any]) -> dict[str, Any]:
 def node_view(namespaces: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The `node` module's options that recreate the reported namespaces (pure).
 
-    Veth pairs appear once, from the end in the module's own namespace if there is one, else from the
-    end whose (namespace, name) sorts first; its bridge is the `bridge` option, the other end's
-    attributes (up, mtu, master) become a `links` item. Kinds `node` cannot create (vxlan, tun,
-    physical devices, unresolved veths) are left out, and so are addresses and routes on them.
+    A veth pair appears once, named from the end in the module's own namespace if there is one, else
+    from the end whose (namespace, name) sorts first; `mtu` and `up` are given when both ends agree,
+    and a `links` item sets an end whose value differs, or the other end's master. Kinds `node`
+    cannot create (vxlan, tun, physical devices) and veths whose peer is not reported are left out,
+    and so are the addresses and routes on them, and multipath routes.
     """
     node: dict[str, list[Any]] = {
         "namespaces": [],
@@ -328,14 +263,13 @@ def node_view(namespaces: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "routes": [],
         "sysctls": [],
     }
-    managed: set[tuple[str | None, str]] = set()
     kinds: dict[tuple[str | None, str], dict[str, Any]] = {}
     for key, facts in namespaces.items():
         if key and not key.startswith("/"):
             node["namespaces"].append(key)
         for link in facts.get("links", []):
             kinds[(_ns(key), link["name"])] = link
-    seen: set[tuple[str | None, str]] = set()
+    managed: set[tuple[str | None, str]] = set()
 
     def order(item: tuple[str | None, str]) -> tuple[bool, str, str]:
         return (item[0] is not None, item[0] or "", item[1])
@@ -348,31 +282,36 @@ def node_view(namespaces: dict[str, dict[str, Any]]) -> dict[str, Any]:
             managed.add((netns, name))
         elif link["kind"] == "loopback":
             managed.add((netns, name))
-        elif link["kind"] == "veth" and link.get("peer") and (netns, name) not in seen:
+        elif link["kind"] == "veth" and link.get("peer") and (netns, name) not in managed:
             pkey = (link["peer_netns"], link["peer"])
             peer = kinds.get(pkey)
             if peer is None:
-                continue  # the other end lives in a namespace that is not reported: cannot recreate the pair
-            seen.update({(netns, name), pkey})
+                continue  # the other end is in a namespace that is not reported: the pair cannot be recreated
             managed.update({(netns, name), pkey})
             master = kinds.get((netns, link["master"])) if link["master"] else None
-            veth = {
-                "name": name,
-                "netns": netns,
-                "peer": link["peer"],
-                "peer_netns": link["peer_netns"],
-                "mtu": link["mtu"],
-                "up": link["up"],
-                "bridge": link["master"] if master and master["kind"] == "bridge" else None,
-            }
-            node["veths"].append(veth)
-            if master and master["kind"] != "bridge":
-                node["links"].append(
-                    {"name": name, "netns": netns, "up": link["up"], "mtu": link["mtu"], "master": link["master"]}
-                )
-            node["links"].append(
-                {"name": peer["name"], "netns": pkey[0], "up": peer["up"], "mtu": peer["mtu"], "master": peer["master"]}
+            bridged = master is not None and master["kind"] == "bridge"
+            same = {key: link[key] if link[key] == peer[key] else None for key in ("mtu", "up")}
+            node["veths"].append(
+                {
+                    "name": name,
+                    "netns": netns,
+                    "peer": link["peer"],
+                    "peer_netns": link["peer_netns"],
+                    "mtu": same["mtu"],
+                    "up": same["up"],
+                    "bridge": link["master"] if bridged or not link["master"] else None,
+                }
             )
+            for end, end_master in ((link, None if bridged else link["master"] or None), (peer, peer["master"])):
+                item = {
+                    "name": end["name"],
+                    "netns": end["netns"],
+                    "up": end["up"] if same["up"] is None else None,
+                    "mtu": end["mtu"] if same["mtu"] is None else None,
+                    "master": end_master or None,
+                }
+                if any(item[key] is not None for key in ("up", "mtu", "master")):
+                    node["links"].append(item)
     for key, facts in namespaces.items():
         for item in facts.get("addresses", []):
             if (item["netns"], item["dev"]) in managed:
@@ -383,7 +322,8 @@ def node_view(namespaces: dict[str, dict[str, Any]]) -> dict[str, Any]:
             if route["dev"] is None or (route["netns"], route["dev"]) in managed:
                 node["routes"].append(dict(route))
         for name, value in facts.get("sysctls", {}).items():
-            node["sysctls"].append({"name": name, "value": value, "netns": _ns(key)})
+            if value is not None:
+                node["sysctls"].append({"name": name, "value": value, "netns": _ns(key)})
     return node
 
 

@@ -159,7 +159,8 @@ missing:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._info import DEFAULT_SYSCTLS, INCLUDE_CHOICES, Gatherer
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import PYROUTE2_IMPORT_ERROR, NetlabError, Session
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import PYROUTE2_IMPORT_ERROR, NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 
 
 def main() -> None:
@@ -184,7 +185,7 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
     params = module.params
     try:
-        with Session() as session:
+        with CachedSession() as session:
             facts = Gatherer(
                 session,
                 include=params["include"],
