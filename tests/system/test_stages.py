@@ -78,7 +78,7 @@ def snapshot(lab: Lab) -> dict[str, Any]:
             for family in ("-4", "-6")
             for route in lab.node_json(node, ["ip", family, "-j", "route", "show", "table", "all"])
         )
-        namespaces = sorted(lab.node_run(node, ["ip", "netns", "list"]).stdout.split())
+        namespaces = netns_names(lab, node)
         sysctls = {key: lab.node_run(node, ["cat", f"/proc/sys/{key}"]).stdout.strip() for key in SYSCTLS}
         state[node] = {
             "links": links,
@@ -95,7 +95,7 @@ def node_processes(lab: Lab, node: str) -> list[str]:
     """Command lines of the processes running in the node's network namespace or in a namespace inside it."""
     node_ns = os.stat(lab.files(node)["net"]).st_ino
     inner = set()
-    for name in lab.node_run(node, ["ip", "netns", "list"]).stdout.split():
+    for name in netns_names(lab, node):
         out = lab.node_run(node, ["stat", "-L", "-c", "%i", f"/run/netns/{name}"], check=False)
         if out.returncode == 0:
             inner.add(int(out.stdout))
@@ -110,6 +110,11 @@ def node_processes(lab: Lab, node: str) -> list[str]:
         if (ino == node_ns or ino in inner) and cmd and not cmd.startswith(("nsenter ", "ip ", "stat ", "cat ")):
             found.append(cmd)
     return sorted(found)
+
+
+def netns_names(lab: Lab, node: str) -> list[str]:
+    """Names under the node's /run/netns (`ip netns list` prints "con1 (id: 0)")."""
+    return sorted(line.split()[0] for line in lab.node_run(node, ["ip", "netns", "list"]).stdout.splitlines() if line)
 
 
 def routes(lab: Lab, node: str, netns: str | None = None) -> list[dict[str, Any]]:
@@ -155,7 +160,7 @@ def assert_stage_kernel_state(lab: Lab, stage: str, backend: str) -> None:
     """The talk's addresses and routes, read from the kernel."""
     n = len(lab.nodes)
     for i, node in enumerate(lab.nodes, start=1):
-        namespaces = lab.node_run(node, ["ip", "netns", "list"]).stdout.split()
+        namespaces = netns_names(lab, node)
         assert sorted(namespaces) == sorted(CONTAINERS[stage]), namespaces
         subnet = f"172.16.{i - 1}"
         node_ip = f"10.0.0.{10 * i}"
