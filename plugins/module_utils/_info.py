@@ -249,10 +249,13 @@ def node_view(namespaces: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The `node` module's options that recreate the reported namespaces (pure).
 
     A veth pair appears once, named from the end in the module's own namespace if there is one, else
-    from the end whose (namespace, name) sorts first; `mtu` and `up` are given when both ends agree,
-    and a `links` item sets an end whose value differs, or the other end's master. Kinds `node`
-    cannot create (vxlan, tun, physical devices) and veths whose peer is not reported are left out,
-    and so are the addresses and routes on them, and multipath routes.
+    from the end whose (namespace, name) sorts first. The veth model sets `mtu` and `up` on both
+    ends: `mtu` is given when both ends agree (else a `links` item sets each end's), `up` is the
+    named end's and a `links` item sets the peer's when it differs (such a pair is recreated
+    exactly, but re-applying it changes the peer twice per run: the veth model cannot leave `up`
+    alone). A `links` item also sets a master that is not the veth's bridge. Kinds `node` cannot
+    create (vxlan, tun, physical devices) and veths whose peer is not reported are left out, and so
+    are the addresses and routes on them, and multipath routes.
     """
     node: dict[str, list[Any]] = {
         "namespaces": [],
@@ -290,25 +293,29 @@ def node_view(namespaces: dict[str, dict[str, Any]]) -> dict[str, Any]:
             managed.update({(netns, name), pkey})
             master = kinds.get((netns, link["master"])) if link["master"] else None
             bridged = master is not None and master["kind"] == "bridge"
-            same = {key: link[key] if link[key] == peer[key] else None for key in ("mtu", "up")}
+            same_mtu = link["mtu"] if link["mtu"] == peer["mtu"] else None
             node["veths"].append(
                 {
                     "name": name,
                     "netns": netns,
                     "peer": link["peer"],
                     "peer_netns": link["peer_netns"],
-                    "mtu": same["mtu"],
-                    "up": same["up"],
+                    "mtu": same_mtu,
+                    "up": link["up"],
                     "bridge": link["master"] if bridged or not link["master"] else None,
                 }
             )
-            for end, end_master in ((link, None if bridged else link["master"] or None), (peer, peer["master"])):
+            ends = (
+                (link, None, None if bridged else link["master"] or None),
+                (peer, peer["up"] if peer["up"] != link["up"] else None, peer["master"] or None),
+            )
+            for end, up, master in ends:
                 item = {
                     "name": end["name"],
                     "netns": end["netns"],
-                    "up": end["up"] if same["up"] is None else None,
-                    "mtu": end["mtu"] if same["mtu"] is None else None,
-                    "master": end_master or None,
+                    "up": up,
+                    "mtu": end["mtu"] if same_mtu is None else None,
+                    "master": master,
                 }
                 if any(item[key] is not None for key in ("up", "mtu", "master")):
                     node["links"].append(item)
