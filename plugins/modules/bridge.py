@@ -112,26 +112,15 @@ bridge:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._args import NETNS_ARG
+from ansible_collections.cnfs.netlab.plugins.module_utils._args import BRIDGE_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._link import BridgeResource
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **NETNS_ARG,
-            "name": {"type": "str", "required": True},
-            "mtu": {"type": "int"},
-            "stp": {"type": "bool"},
-            "up": {"type": "bool", "default": True},
-            "ports": {"type": "list", "elements": "str"},
-            "ports_exclusive": {"type": "bool", "default": False},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        },
-        supports_check_mode=True,
-    )
+    # The argument spec is shared with the node module's `bridges` items (module_utils/_args.py).
+    module = AnsibleModule(**BRIDGE_SPEC, supports_check_mode=True)
     try:
         resource = BridgeResource(dict(module.params))
     except NetlabError as exc:

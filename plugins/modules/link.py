@@ -91,23 +91,15 @@ link:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._args import NETNS_ARG
+from ansible_collections.cnfs.netlab.plugins.module_utils._args import LINK_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._link import LinkResource
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **NETNS_ARG,
-            "name": {"type": "str", "required": True},
-            "up": {"type": "bool"},
-            "mtu": {"type": "int"},
-            "master": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
+    # The argument spec is shared with the node module's `links` items (module_utils/_args.py).
+    module = AnsibleModule(**LINK_SPEC, supports_check_mode=True)
     try:
         resource = LinkResource(dict(module.params))
     except NetlabError as exc:

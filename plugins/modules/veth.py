@@ -129,27 +129,15 @@ veth:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._args import NETNS_ARG
+from ansible_collections.cnfs.netlab.plugins.module_utils._args import VETH_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._link import VethResource
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **NETNS_ARG,
-            "name": {"type": "str", "required": True},
-            "peer": {"type": "str"},
-            "peer_netns": {"type": "str"},
-            "mtu": {"type": "int"},
-            "up": {"type": "bool", "default": True},
-            "bridge": {"type": "str"},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        },
-        required_if=[("state", "present", ["peer"])],
-        supports_check_mode=True,
-    )
+    # The argument spec is shared with the node module's `veths` items (module_utils/_args.py).
+    module = AnsibleModule(**VETH_SPEC, supports_check_mode=True)
     try:
         resource = VethResource(dict(module.params))
     except NetlabError as exc:
