@@ -17,7 +17,7 @@ description:
     namespaces are gone when the module returns (the kernel otherwise frees them asynchronously).
   - The name is matched exactly; C(con1) never matches C(con10).
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - cnfs.netlab._attributes
 options:
