@@ -31,11 +31,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._address import planned_links, where
+from ansible_collections.cnfs.netlab.plugins.module_utils._args import SYSCTL_JOURNAL
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session, validate_netns
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
 
 PROC_SYS = "/proc/sys"
-DEFAULT_JOURNAL = "/run/cnfs-netlab/sysctl-journal.json"
+DEFAULT_JOURNAL = SYSCTL_JOURNAL  # the module option's default (module_utils/_args.py)
 JOURNAL_VERSION = 1
 
 

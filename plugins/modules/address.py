@@ -105,22 +105,14 @@ address:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._address import AddressResource
-from ansible_collections.cnfs.netlab.plugins.module_utils._args import NETNS_ARG
+from ansible_collections.cnfs.netlab.plugins.module_utils._args import ADDRESS_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **NETNS_ARG,
-            "dev": {"type": "str", "required": True},
-            "addresses": {"type": "list", "elements": "str", "default": []},
-            "purge": {"type": "bool", "default": False},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        },
-        supports_check_mode=True,
-    )
+    # The argument spec is shared with the node module (module_utils/_args.py).
+    module = AnsibleModule(**ADDRESS_SPEC, supports_check_mode=True)
     try:
         resource = AddressResource(dict(module.params))
     except NetlabError as exc:

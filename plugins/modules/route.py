@@ -175,31 +175,15 @@ route:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._args import NETNS_ARG
+from ansible_collections.cnfs.netlab.plugins.module_utils._args import ROUTE_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
-from ansible_collections.cnfs.netlab.plugins.module_utils._route import TYPES, RouteResource
+from ansible_collections.cnfs.netlab.plugins.module_utils._route import RouteResource
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **NETNS_ARG,
-            "dest": {"type": "str", "required": True},
-            "family": {"type": "str", "choices": ["inet", "inet6"]},
-            "gateway": {"type": "str"},
-            "dev": {"type": "str"},
-            "type": {"type": "str", "choices": list(TYPES), "default": "unicast"},
-            "scope": {"type": "str"},
-            "metric": {"type": "int"},
-            "table": {"type": "str", "default": "main"},
-            "onlink": {"type": "bool", "default": False},
-            "proto": {"type": "str"},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        },
-        required_if=[("onlink", True, ("gateway", "dev"))],
-        supports_check_mode=True,
-    )
+    # The argument spec is shared with the node module (module_utils/_args.py).
+    module = AnsibleModule(**ROUTE_SPEC, supports_check_mode=True)
     try:
         resource = RouteResource(dict(module.params))
     except NetlabError as exc:

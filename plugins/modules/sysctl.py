@@ -111,24 +111,15 @@ original:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._args import NETNS_ARG
+from ansible_collections.cnfs.netlab.plugins.module_utils._args import SYSCTL_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
-from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import DEFAULT_JOURNAL, SysctlResource
+from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import SysctlResource
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **NETNS_ARG,
-            "name": {"type": "str", "required": True},
-            "value": {"type": "raw"},
-            "state": {"type": "str", "choices": ["present", "restored"], "default": "present"},
-            "journal": {"type": "path", "default": DEFAULT_JOURNAL},
-        },
-        required_if=[("state", "present", ("value",))],
-        supports_check_mode=True,
-    )
+    # The argument spec is shared with the node module (module_utils/_args.py).
+    module = AnsibleModule(**SYSCTL_SPEC, supports_check_mode=True)
     try:
         resource = SysctlResource(dict(module.params))
     except NetlabError as exc:

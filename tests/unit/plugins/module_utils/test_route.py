@@ -11,6 +11,7 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
 from ansible_collections.cnfs.netlab.plugins.module_utils._route import (
+    TYPES,
     RouteResource,
     default_scope,
     desired_route,
@@ -231,3 +232,9 @@ def test_removal_needs_only_the_key():
     assert (n["dest"], n["metric"], n["gateway"], n["dev"]) == ("10.1.0.0/16", 100, None, None)
     with pytest.raises(NetlabError, match="needs a gateway or a dev"):
         normalise_route({"dest": "10.1.0.0/16", "metric": 100, "state": "present"})
+
+
+def test_the_shared_argument_spec_offers_exactly_the_modelled_types():
+    from ansible_collections.cnfs.netlab.plugins.module_utils._args import ROUTE_TYPES
+
+    assert list(TYPES) == ROUTE_TYPES
