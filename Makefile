@@ -138,7 +138,7 @@ test-system: setup
 	@if [ -z "$$(find tests/system -name 'test_*.py' 2>/dev/null)" ]; then \
 		echo "test-system: no tests under tests/system"; exit 0; \
 	fi; \
-	pytest tests/system
+	PYTHONPATH=$(CURDIR)/.collections pytest tests/system
 
 test-molecule: setup
 	@if ! compgen -G 'molecule/*/molecule.yml' >/dev/null; then \
