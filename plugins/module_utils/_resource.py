@@ -25,7 +25,7 @@ same before/after values that decide ``changed``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlabError,
@@ -34,7 +34,8 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     kernel_message,
 )
 
-State = dict[str, Any] | None
+# Evaluated at run time on managed nodes (Python >= 3.9 there), hence typing's spelling.
+State = Optional[dict[str, Any]]  # noqa: UP045
 
 
 class Resource:
