@@ -878,7 +878,12 @@ class OverlayResource(Resource):
             msg = find_link(ipr, self.name)
             ipr.link("set", index=msg["index"], ifalias=MARK)
         index = msg["index"]
-        ipr.link("set", index=index, mtu=desired["mtu"], address=desired["mac"])
+        # Only what differs: setting the MAC, even to the same value, flushes every neighbour of the device.
+        if msg.get("IFLA_MTU") != desired["mtu"]:
+            ipr.link("set", index=index, mtu=desired["mtu"])
+        if msg.get("IFLA_ADDRESS") != desired["mac"]:
+            ipr.link("set", index=index, address=desired["mac"])
+            current = dict(current, neighbours={}) if current is not None else None
         self._set_addresses(ipr, index, desired["addresses"])
         ipr.link("set", index=index, state="up")
         have = current or {"fdb": {}, "neighbours": {}, "routes": {}}

@@ -193,39 +193,14 @@ pids:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._args import NETNS_ARG
+from ansible_collections.cnfs.netlab.plugins.module_utils._args import OVERLAY_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
 from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import OverlayResource
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "backend": {"type": "str", "choices": ["udp", "vxlan", "wireguard"], "default": "udp"},
-            "name": {"type": "str"},
-            "local": {"type": "str"},
-            "subnet": {"type": "str"},
-            "peers": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {
-                    "name": {"type": "str", "required": True},
-                    "address": {"type": "str", "required": True},
-                    "subnet": {"type": "str", "required": True},
-                },
-            },
-            "port": {"type": "int"},
-            "vni": {"type": "int"},
-            "mtu": {"type": "int"},
-            "underlay_dev": {"type": "str"},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            **NETNS_ARG,
-        },
-        required_if=[("state", "present", ["local", "subnet"])],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**OVERLAY_SPEC, supports_check_mode=True)
     try:
         resource = OverlayResource(dict(module.params))
     except NetlabError as exc:
