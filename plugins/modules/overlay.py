@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Joins the container subnets of several nodes over their underlay network, stage 4 of the talk
     "Container Networking From Scratch". Run it on every node of the play with the same O(peers) list
-    (the whole inventory: the node's own entry, recognised by its address O(local), is skipped).
+    (the whole inventory; the node's own entry, recognised by its address O(local), is skipped).
   - B(udp) (the default) is the talk's socat UDP/TUN tunnel made robust, for any number of nodes. Per peer,
     one persistent TUN device C(<name>-<peer name>) is created through C(/dev/net/tun) before any process
     touches it, with IPv6 disabled before it is up (no router solicitation ever leaves it), loose
@@ -22,14 +22,14 @@ description:
   - The pid of each socat is kept in C(/run/cnfs-netlab/overlay/[<netns>/]<device>.pid) and its output in
     C(<device>.log) beside it. A run that finds the process dead (or the device gone) restarts it and reports
     a change. Removing a tunnel stops its process by that pid.
-  - B(vxlan) builds one VXLAN device the way flannel does: learning off, a VTEP MAC derived from the underlay
+  - B(vxlan) builds one VXLAN device the way flannel does, with learning off, a VTEP MAC derived from the underlay
     address (C(02:cf) followed by the four bytes of the IPv4 address), the address
     C(<subnet network address>/32), and per peer a static FDB entry (peer VTEP MAC -> peer underlay address),
     a permanent neighbour entry (peer VTEP address -> peer VTEP MAC) and an onlink route to the peer's
     subnet via the peer's VTEP address (the network address of its subnet). Entries of peers that are no
     longer listed are deleted.
   - B(wireguard) is validated and then refused with a clear message; it is not implemented in this release.
-  - The MTU of the overlay devices defaults to the underlay MTU minus the real overhead (udp 28 bytes:
+  - The MTU of the overlay devices defaults to the underlay MTU minus the real overhead (udp 28 bytes =
     IPv4 20 + UDP 8, socat runs without the TUN packet-info header; vxlan 50 bytes), so full-size packets
     are never fragmented on the underlay.
   - Routes and sysctls are managed through the collection's route and sysctl models (the sysctl journal
@@ -53,7 +53,7 @@ options:
       - For C(udp), the prefix of the tunnel devices, one per peer, named C(<name>-<peer name>) (default
         C(tun), giving for example C(tun-node2)); it must not contain C(-), and C(<name>-<peer name>) must fit
         the 15 bytes Linux allows.
-      - Devices with these names that this module did not create are never touched: the run fails instead.
+      - Devices with these names that this module did not create are never touched; the run fails instead.
     type: str
   local:
     description:
@@ -99,7 +99,7 @@ options:
   mtu:
     description:
       - MTU of the overlay devices. Default the smallest MTU of the underlay devices towards the peers
-        (or of O(underlay_dev)) minus the overhead: 28 for C(udp), 50 for C(vxlan).
+        (or of O(underlay_dev)) minus the overhead, 28 for C(udp), 50 for C(vxlan).
       - A larger value makes the underlay fragment full-size packets.
     type: int
   underlay_dev:
@@ -119,7 +119,7 @@ options:
 notes:
   - Needs root. The C(udp) backend needs C(socat) on the node and C(/dev/net/tun).
   - IPv4 only (underlay and container subnets).
-  - The C(udp) tunnels are neither authenticated nor encrypted, like the talk's: anyone who can send UDP to
+  - The C(udp) tunnels are neither authenticated nor encrypted, like the talk's; anyone who can send UDP to
     O(port) of a node can inject packets into its container network. Use it in a lab.
   - The overlay does not enable IP forwarding on the node; the node must forward between its container
     bridge and the overlay devices (C(net.ipv4.ip_forward=1), see M(cnfs.netlab.sysctl)).
