@@ -181,6 +181,11 @@ reachable_targets:
   returned: always
   type: list
   elements: str
+elapsed:
+  description: Seconds the probes took, all targets together (about the slowest answer or timeout, not the sum).
+  returned: always
+  type: float
+  sample: 0.004
 unreachable_targets:
   description:
     - Names of the targets that are not OK.
@@ -189,6 +194,8 @@ unreachable_targets:
   type: list
   elements: str
 """
+
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -219,7 +226,9 @@ def main() -> None:
     try:
         validate_netns(netns)
         with Session() as session:
+            start = time.monotonic()
             results = check_reachability(session, netns, module.params["targets"])
+            elapsed = round(time.monotonic() - start, 3)
     except NetlabError as exc:
         module.fail_json(msg=str(exc))
     reachable = [r["name"] for r in results if r["ok"]]
@@ -229,6 +238,7 @@ def main() -> None:
         "results": results,
         "reachable_targets": reachable,
         "unreachable_targets": unreachable,
+        "elapsed": elapsed,
     }
     if module.params["fail_on_unreachable"] and unreachable:
         where = f" from netns {netns}" if netns else ""
