@@ -150,9 +150,7 @@ def address_facts(msgs: Iterable[Any], names: dict[int, str], netns: str | None,
         if not kernel and is_kernel_address(dev, cidr, flags):
             continue
         per_dev.setdefault(dev, []).append(cidr)
-    return [
-        {"netns": netns, "dev": dev, "addresses": sort_addresses(addrs)} for dev, addrs in sorted(per_dev.items())
-    ]
+    return [{"netns": netns, "dev": dev, "addresses": sort_addresses(addrs)} for dev, addrs in sorted(per_dev.items())]
 
 
 def is_kernel_address(dev: str, cidr: str, flags: int) -> bool:

@@ -49,11 +49,14 @@ KINDS: list[tuple[str, dict[str, Any], str]] = [
 def item_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """A list-of-dicts option validated like the small module: same options and constraints.
 
-    ``state`` has no default in the items: an item without one takes the node's state.
+    ``state`` has no default in the items: an item without one takes the node's state. Sysctl
+    items also accept ``absent`` (meaning ``restored``), like the node's own state.
     """
     options = {key: dict(value) for key, value in spec["argument_spec"].items()}
     if "state" in options:
         options["state"].pop("default", None)
+        if "restored" in options["state"].get("choices", []):  # sysctls: absent means restored
+            options["state"]["choices"] = [*options["state"]["choices"], "absent"]
     out: dict[str, Any] = {"type": "list", "elements": "dict", "default": [], "options": options}
     for constraint in ("required_if", "mutually_exclusive", "required_together", "required_one_of", "required_by"):
         if constraint in spec:
