@@ -307,6 +307,14 @@ def create_persistent_tun(session: Session, netns: str | None, dev: str) -> None
             os.close(fd)
 
 
+def _fresh(session: Session, netns: str | None) -> None:
+    """Forget cached netlink reads of ``netns`` after a change made outside netlink (a tun created by ioctl,
+    socat attaching to it): the whole-node apply's session caches link dumps."""
+    drop = getattr(session, "drop_caches", None)
+    if drop is not None:
+        drop(netns)
+
+
 def _alias(msg: Any) -> str | None:
     return msg.get("IFLA_IFALIAS")
 
@@ -719,6 +727,7 @@ class OverlayResource(Resource):
         if find_link(ipr, dev) is None:
             # The device exists, configured, before socat ever opens it: no race with its creation.
             create_persistent_tun(session, self.netns, dev)
+            _fresh(session, self.netns)
             created = True
             have = None
         index = find_link(ipr, dev)["index"]
@@ -806,6 +815,7 @@ class OverlayResource(Resource):
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
+            _fresh(session, self.netns)
             msg = find_link(ipr, dev)
             if msg is not None and msg.get("IFLA_CARRIER"):
                 return
