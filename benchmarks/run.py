@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import json
 import math
 import os
@@ -347,6 +348,21 @@ class Bench:
         self.labs.append(lab)
         return lab
 
+    def attempt(self, what: str, measure: Callable[[], None], retries: int = 1) -> None:
+        """Run one measurement (which records its results only when all of it worked). A failure is recorded
+        and reported; the measurement is tried again ``retries`` times from a fresh lab, then given up, and the
+        benchmark goes on with the next one."""
+        for attempt in range(retries + 1):
+            try:
+                measure()
+                return
+            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
+                log(f"FAILED {what} (attempt {attempt + 1}): {str(exc)[:2000]}")
+                final = attempt == retries
+                self.results.setdefault("errors", []).append(
+                    {"what": what, "attempt": attempt + 1, "final": final, "error": str(exc)}
+                )
+
     def record(self, section: str, key: str, run: Run) -> None:
         self.results.setdefault(section, {}).setdefault(key, []).append(
             {k: v for k, v in asdict(run).items() if k not in ("tail", "profile")} | {"profile": profile_split(run)}
@@ -379,50 +395,64 @@ class Bench:
                 self.record("converge", "floor", self.ansible.playbook("floor", lab, "benchmarks/floor.yml"))
             plays = stages + (naive if rep < self.args.naive_reps else [])
             for key, playbook, extra in plays:
-                lab_ctl("reset", lab)
-                for phase in ("cold", "warm"):
-                    run = self.ansible.playbook(f"{key} {phase}", lab, playbook, extra)
-                    self.record("converge", f"{key} {phase}", run)
-                    log(f"  {key} {phase}: {run.wall:.2f} s, changed={run.changed}")
+                self.attempt(
+                    f"converge {key}, repetition {rep + 1}",
+                    lambda key=key, playbook=playbook, extra=extra: self._cold_warm(
+                        "converge", key, lab, lambda label: self.ansible.playbook(label, lab, playbook, extra)
+                    ),
+                )
             for backend in backends:
-                lab_ctl("reset", lab)
-                for phase in ("cold", "warm"):
-                    run = shell_stage4(f"shell {backend} {phase}", lab, backend, 2)
-                    self.record("converge", f"shell {backend} {phase}", run)
-                    log(f"  shell {backend} {phase}: {run.wall:.2f} s")
+                self.attempt(
+                    f"converge shell {backend}, repetition {rep + 1}",
+                    lambda backend=backend: self._cold_warm(
+                        "converge", f"shell {backend}", lab, lambda label: shell_stage4(label, lab, backend, 2)
+                    ),
+                )
         lab_ctl("down", lab)
 
     # ------------------------------------------------------------------ 2. scale sweep (vxlan)
     def scale(self) -> None:
         for spec in self.args.scales:
-            nodes, containers = (int(x) for x in spec.split("x"))
-            key = f"{nodes}x{containers}"
-            lab = self.lab(nodes)
-            extra = {"overlay_backend": "vxlan", "overlay_container_count": containers}
-            reps = self.args.scale_reps if nodes * containers <= 64 else 1
-            log(f"scale {key}: lab up")
-            lab_ctl("down", lab)
-            run = self.ansible.playbook(f"lab up {key}", lab, "playbooks/lab.yml")
-            self.record("scale", f"{key} lab up", run)
-            for rep in range(reps):
-                self.record("scale", f"{key} floor", self.ansible.playbook(f"floor {key}", lab, "benchmarks/floor.yml"))
-                if rep > 0:
-                    lab_ctl("reset", lab)
-                for phase in ("cold", "warm"):
-                    run = self.ansible.playbook(f"overlay vxlan {key} {phase}", lab, "playbooks/overlay.yml", extra)
-                    self.record("scale", f"{key} {phase}", run)
-                    log(f"  {key} {phase}: {run.wall:.2f} s, peak PSS {run.peak_pss_kib / 1024:.0f} MiB")
+            self.attempt(f"scale {spec}", lambda spec=spec: self._scale_point(spec), retries=0)
+
+    def _cold_warm(self, section: str, key: str, lab: Lab, measure: Callable[[str], Run], prefix: str = "") -> None:
+        """On freshly built nodes: the cold run, then the warm one; recorded when both worked."""
+        lab_ctl("reset", lab)
+        runs = [measure(f"{prefix}{key} {phase}") for phase in ("cold", "warm")]
+        for phase, run in zip(("cold", "warm"), runs, strict=True):
+            self.record(section, f"{prefix}{key} {phase}", run)
+            changed = "" if run.changed is None else f", changed={run.changed}"
+            log(f"  {prefix}{key} {phase}: {run.wall:.2f} s, CPU {run.cpu:.2f} s{changed}")
+
+    def _scale_point(self, spec: str) -> None:
+        nodes, containers = (int(x) for x in spec.split("x"))
+        key = f"{nodes}x{containers}"
+        lab = self.lab(nodes)
+        extra = {"overlay_backend": "vxlan", "overlay_container_count": containers}
+        reps = self.args.scale_reps if nodes * containers <= 64 else 1
+        log(f"scale {key}: lab up")
+        lab_ctl("down", lab)
+        run = self.ansible.playbook(f"lab up {key}", lab, "playbooks/lab.yml")
+        self.record("scale", f"{key} lab up", run)
+        for rep in range(reps):
+            self.record("scale", f"{key} floor", self.ansible.playbook(f"floor {key}", lab, "benchmarks/floor.yml"))
+            if rep > 0:
                 lab_ctl("reset", lab)
-                for phase in ("cold", "warm"):
-                    run = shell_stage4(f"shell vxlan {key} {phase}", lab, "vxlan", containers)
-                    self.record("scale", f"{key} shell {phase}", run)
-                    log(f"  {key} shell {phase}: {run.wall:.2f} s")
-            # The lab goes away with stage 4 on it (built by the shell script: the same kernel objects).
-            run = self.ansible.playbook(f"lab down {key}", lab, "playbooks/lab_destroy.yml")
-            self.record("scale", f"{key} lab down", run)
-            leftovers = os.path.exists(f"{STATE_DIR}/{lab.name}")
-            self.results.setdefault("scale_clean", {})[key] = not leftovers
-            log(f"  {key} lab down: {run.wall:.2f} s, cleaned up: {not leftovers}")
+            for phase in ("cold", "warm"):
+                run = self.ansible.playbook(f"overlay vxlan {key} {phase}", lab, "playbooks/overlay.yml", extra)
+                self.record("scale", f"{key} {phase}", run)
+                log(f"  {key} {phase}: {run.wall:.2f} s, peak PSS {run.peak_pss_kib / 1024:.0f} MiB")
+            lab_ctl("reset", lab)
+            for phase in ("cold", "warm"):
+                run = shell_stage4(f"shell vxlan {key} {phase}", lab, "vxlan", containers)
+                self.record("scale", f"{key} shell {phase}", run)
+                log(f"  {key} shell {phase}: {run.wall:.2f} s")
+        # The lab goes away with stage 4 on it (built by the shell script: the same kernel objects).
+        run = self.ansible.playbook(f"lab down {key}", lab, "playbooks/lab_destroy.yml")
+        self.record("scale", f"{key} lab down", run)
+        leftovers = os.path.exists(f"{STATE_DIR}/{lab.name}")
+        self.results.setdefault("scale_clean", {})[key] = not leftovers
+        log(f"  {key} lab down: {run.wall:.2f} s, cleaned up: {not leftovers}")
 
     # ------------------------------------------------------------------ 3. data plane
     def _snmp(self, lab: Lab, node: str) -> dict[str, int]:
@@ -578,12 +608,28 @@ class Bench:
                 "172.16.1.2",
             ),
         ]
-        for key, playbook, extra, (cnode, cns), (snode, sns), address in paths:
-            lab_ctl("reset", lab)
-            self.ansible.playbook(f"build {key}", lab, playbook, extra)
-            dev = "veth21" if cns == "con2" else "veth11"
-            self._path(key, lab, lab.node_argv(cnode, cns), lab.node_argv(snode, sns), address, dev)
+        for key, playbook, extra, client, server, address in paths:
+            self.attempt(
+                f"dataplane {key}",
+                functools.partial(self._stage_path, lab, key, playbook, extra, client, server, address),
+            )
         lab_ctl("down", lab)
+
+    def _stage_path(
+        self,
+        lab: Lab,
+        key: str,
+        playbook: str,
+        extra: dict[str, Any],
+        client: tuple[str, str],
+        server: tuple[str, str],
+        address: str,
+    ) -> None:
+        """Build a stage on fresh nodes with its role, then measure the path from client to server."""
+        lab_ctl("reset", lab)
+        self.ansible.playbook(f"build {key}", lab, playbook, extra)
+        dev = "veth21" if client[1] == "con2" else "veth11"
+        self._path(key, lab, lab.node_argv(*client), lab.node_argv(*server), address, dev)
 
     # ------------------------------------------------------------------ all of it
     def cleanup(self) -> None:
@@ -707,6 +753,24 @@ class Report:
         )
 
     def evaluate(self) -> None:
+        self._evaluate()
+        sections = self.r["args"]["sections"]
+        expected = []
+        if "converge" in sections:
+            expected += ["stage 4 (vxlan), 2 nodes, cold"]
+            if not self.smoke:
+                expected += ["stage 4 (udp), 2 nodes, cold"]
+        if "scale" in sections and "32x16" in self.r["args"]["scales"]:
+            expected += ["32x16 vxlan cold"]
+        if "dataplane" in sections and not self.smoke:
+            expected += ["vxlan throughput", "udp: zero underlay fragments"]
+        for prefix in expected:
+            if not any(t["target"].startswith(prefix) for t in self.targets):
+                self.target(
+                    prefix + " ...", "not measured: the measurement failed (see Failures)", None, None, None, ""
+                )
+
+    def _evaluate(self) -> None:
         conv = self.r.get("converge", {})
         floor = med(walls(conv, "floor"))
         for backend in ("udp", "vxlan"):
@@ -974,6 +1038,20 @@ class Report:
             f"in brackets. iperf3: {a['dp_runs']} runs of {a['dp_seconds']} s (first second omitted) per path.",
             "",
         ]
+        errors = self.r.get("errors", [])
+        if errors:
+            out += [
+                "## Failures",
+                "",
+                "Measurements that failed. A measurement is tried once more on fresh nodes; *given up* means its",
+                "rows are missing below, *retried* means the second try worked and is what the tables show.",
+                "",
+            ]
+            for e in errors:
+                first = " ".join(e["error"].split())[:600]
+                state = "given up" if e.get("final", True) else "retried"
+                out += [f"- **{e['what']}** (attempt {e.get('attempt', 1)}, {state}): {first}"]
+            out += [""]
         if self.targets:
             out += ["## Targets", "", *self.targets_table(), ""]
             missed = [t for t in self.targets if t["met"] is False and t["why"]]
@@ -1274,9 +1352,12 @@ def main(argv: list[str]) -> int:
     raw.write_text(json.dumps(bench.results | {"targets": report.targets}, indent=1, default=str))
     log(f"wrote {args.out} and {raw} in {(time.monotonic() - started) / 60:.1f} min")
     for t in report.targets:
-        state = "met" if t["met"] else "NOT met"
+        state = "not measured" if t["met"] is None else "met" if t["met"] else "NOT met"
         log(f"target {state}: {t['target']}: {t['measured']}")
-    return 0
+    given_up = [e for e in bench.results.get("errors", []) if e.get("final", True)]
+    for e in bench.results.get("errors", []):
+        log(f"FAILED: {e['what']} (attempt {e.get('attempt', 1)}{', given up' if e in given_up else ', retried'})")
+    return 1 if given_up else 0
 
 
 if __name__ == "__main__":
