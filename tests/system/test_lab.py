@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -284,7 +285,8 @@ def test_connection_returns_the_rc_of_a_failing_command(lab: Lab) -> None:
     run = lab.adhoc("node2", "ansible.builtin.command", "sh -c 'echo oops >&2; exit 3'")
     assert run.rc != 0
     result = run.results["node2"]
-    assert result["rc"] == 3 and result["failed"] is True and result["stderr"] == "oops"
+    assert result["rc"] == 3 and result["stderr"] == "oops" and result["msg"] == "non-zero return code", result
+    assert "node2 | FAILED | rc=3" in run.output
     run = lab.adhoc("node2", "ansible.builtin.raw", "exit 4")
     assert run.results["node2"]["rc"] == 4
 
@@ -312,8 +314,10 @@ def test_connection_files_with_odd_names(lab: Lab, tmp_path: Path, pipelining: s
             env=env,
         )
         assert run.rc == 0 and run.results["node1"]["changed"] is True, run.output
-        # Pipelining off: the module is copied in (PUT) before it runs; on: it is fed to python's stdin.
-        assert ("PUT " in run.output) is (pipelining == "False")
+        # The source file is always copied in (PUT into the odd remote_tmp); the module itself only without
+        # pipelining; with pipelining it is fed to python's stdin.
+        assert re.search(r"PUT .* TO /run/cnfst tmp \S+ ü/ansible-tmp-[^/]+/\.source", run.output), run.output
+        assert bool(re.search(r"PUT .* TO .*/AnsiballZ_copy\.py", run.output)) is (pipelining == "False")
         assert "nsenter --net=" in run.output
         node_sum = lab.node_run("node1", ["sha256sum", remote]).stdout.split()[0]
         assert node_sum == hashlib.sha256(payload).hexdigest()
