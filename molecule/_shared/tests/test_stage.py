@@ -45,8 +45,13 @@ def state(host: Any) -> dict[str, Any]:
     return _state(host.backend.get_hostname(), host)
 
 
+def plain(value: Any) -> Any:
+    """A value as ansible-inventory prints it, without its ``{"__ansible_unsafe": ...}`` wrapper."""
+    return value["__ansible_unsafe"] if isinstance(value, dict) and "__ansible_unsafe" in value else value
+
+
 def hostvars(host: Any) -> dict[str, Any]:
-    return host.backend.get_variables()
+    return {key: plain(value) for key, value in host.backend.get_variables().items()}
 
 
 def index(host: Any) -> int:
@@ -55,16 +60,18 @@ def index(host: Any) -> int:
 
 def all_nodes(host: Any) -> list[dict[str, Any]]:
     """Every node of the lab: name, index, underlay address, from the inventory."""
-    variables = hostvars(host)
     runner = host.backend.ansible_runner
-    return [
-        {
-            "name": n,
-            "index": int(runner.get_variables(n)["node_index"]),
-            "ip": runner.get_variables(n)["underlay_address"].split("/")[0],
-        }
-        for n in variables["groups"]["nodes"]
-    ]
+    nodes = []
+    for name in hostvars(host)["groups"]["nodes"]:
+        variables = runner.get_variables(name)
+        nodes.append(
+            {
+                "name": name,
+                "index": int(plain(variables["node_index"])),
+                "ip": plain(variables["underlay_address"]).split("/")[0],
+            }
+        )
+    return nodes
 
 
 def addresses(addr_json: list[dict[str, Any]], ifname: str) -> list[str]:
