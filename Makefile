@@ -27,7 +27,7 @@ export NO_COLOR := 1
 endif
 
 # Tools the lab, the tests and the benchmarks call on the host.
-OS_PACKAGES := iproute2 socat iperf3 tcpdump graphviz python3-venv git rsync make procps util-linux shellcheck
+OS_PACKAGES := iproute2 socat iperf3 tcpdump graphviz python3-venv git rsync make procps util-linux shellcheck iputils-ping
 
 # The venv is rebuilt when the requirements change: the stamp's name carries their hash.
 REQ_FILES := requirements.txt requirements-dev.txt
