@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Emulated nodes for the overlay integration test, built with plain `ip` (the test's own fixture).
 #
 #   lab.sh up PREFIX N     a switch namespace PREFIX-sw with bridge br0; per node i (1..N) a node namespace

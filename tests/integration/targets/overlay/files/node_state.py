@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Print the overlay-related kernel state of an emulated node as JSON, read with `ip`, `bridge`,
 /proc/sys and /proc -- independently of the module under test.
 
