@@ -3,7 +3,7 @@
 """Pure logic of the overlay model: validation, defaults, VTEP derivation, socat command lines, desired state.
 
 The kernel side (devices, processes, FDB, routes) is tested on the real kernel by the integration target
-tests/integration/targets/overlay.
+tests/integration/targets/overlay_module.
 """
 
 from __future__ import annotations
