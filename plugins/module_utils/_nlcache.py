@@ -400,7 +400,7 @@ class FastReader:
 
     def request(self, msg_type: int, flags: int, body: bytes) -> list[tuple[int, Msg | bytes]]:
         """Send one request; return the (type, message) replies. NLMSG_ERROR raises NetlinkError."""
-        for _ in range(5):
+        for _attempt in range(5):
             self.seq += 1
             seq = self.seq
             self.sock.send(HDR.pack(HDR.size + len(body), msg_type, flags | NLM_F_REQUEST, seq, 0) + body)
@@ -413,7 +413,7 @@ class FastReader:
                 offset = 0
                 finished = False
                 while offset + HDR.size <= size:
-                    length, rtype, rflags, rseq, _ = HDR.unpack_from(view, offset)
+                    length, rtype, rflags, rseq, _pid = HDR.unpack_from(view, offset)
                     if length < HDR.size:
                         break
                     if rseq == seq:

@@ -46,8 +46,8 @@ KINDS: list[tuple[str, dict[str, Any], str]] = [
 
 
 # ------------------------------------------------------------------ argument spec
-def item_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """A list-of-dicts option validated like the small module: same options and constraints.
+def item_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The options and constraints that validate one item of a list, like the small module does.
 
     ``state`` has no default in the items: an item without one takes the node's state. Sysctl
     items also accept ``absent`` (meaning ``restored``), like the node's own state.
@@ -57,14 +57,16 @@ def item_spec(spec: dict[str, Any]) -> dict[str, Any]:
         options["state"].pop("default", None)
         if "restored" in options["state"].get("choices", []):  # sysctls: absent means restored
             options["state"]["choices"] = [*options["state"]["choices"], "absent"]
-    out: dict[str, Any] = {"type": "list", "elements": "dict", "default": [], "options": options}
-    for constraint in ("required_if", "mutually_exclusive", "required_together", "required_one_of", "required_by"):
-        if constraint in spec:
-            out[constraint] = spec[constraint]
-    return out
+    constraints = {key: value for key, value in spec.items() if key != "argument_spec"}
+    return options, constraints
 
 
 def argument_spec() -> dict[str, Any]:
+    """The node module's own options; the items of the lists are validated by :func:`validate_items`.
+
+    (Declaring the items' options here would make them a second copy of every small module's
+    documentation; validating them with the small modules' specs keeps one.)
+    """
     spec: dict[str, Any] = {
         "netns": {"type": "str"},
         "namespaces": {"type": "list", "elements": "raw", "default": []},
@@ -72,9 +74,34 @@ def argument_spec() -> dict[str, Any]:
         "purge_namespaces": {"type": "bool", "default": False},
         "namespace_prefix": {"type": "str"},
     }
-    for option, kind_spec, _ in KINDS[1:]:
-        spec[option] = item_spec(kind_spec)
+    for option, _spec, _remove in KINDS[1:]:
+        spec[option] = {"type": "list", "elements": "dict", "default": []}
     return spec
+
+
+def validate_items(option: str, items: list[Any], spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each item validated and completed (defaults) by the small module's argument spec.
+
+    Errors name the item by its position, like ``veths[3]: missing required arguments: name``.
+    """
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    from ansible.module_utils.errors import UnsupportedError
+
+    options, constraints = item_spec(spec)
+    validator = ArgumentSpecValidator(options, **constraints)
+    out = []
+    for num, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise NetlabError(f"{option}[{num}]: {item!r} is not a dict of the options of its module")
+        checked = validator.validate(item)
+        if checked.error_messages:
+            messages = [
+                f"unsupported option {error.msg}" if isinstance(error, UnsupportedError) else error.msg
+                for error in checked.errors
+            ]
+            raise NetlabError(f"{option}[{num}]: {'; '.join(messages)}")
+        out.append(checked.validated_parameters)
+    return out
 
 
 # ------------------------------------------------------------------ building the resources
@@ -109,20 +136,11 @@ def _models() -> dict[str, type[Resource]]:
 
 def namespace_items(values: list[Any]) -> list[dict[str, Any]]:
     """`namespaces` items: a plain name or a dict {name, state}, validated like the netns module's options."""
-    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
-    validator = ArgumentSpecValidator(item_spec(NETNS_SPEC)["options"])
-    out = []
-    for num, value in enumerate(values):
-        if isinstance(value, str):
-            value = {"name": value}
+    items = [{"name": value} if isinstance(value, str) else value for value in values]
+    for num, value in enumerate(items):
         if not isinstance(value, dict):
             raise NetlabError(f"namespaces[{num}]: {value!r} is neither a name nor a dict with name (and state)")
-        checked = validator.validate(value)
-        if checked.error_messages:
-            raise NetlabError(f"namespaces[{num}]: {'; '.join(checked.error_messages)}")
-        out.append(checked.validated_parameters)
-    return out
+    return validate_items("namespaces", items, NETNS_SPEC)
 
 
 def build_resources(params: dict[str, Any], existing_namespaces: list[str] | None = None) -> list[Resource]:
@@ -138,8 +156,8 @@ def build_resources(params: dict[str, Any], existing_namespaces: list[str] | Non
     node_state = params.get("state") or "present"
     default_netns = params.get("netns")
     items: dict[str, list[dict[str, Any]]] = {"namespaces": namespace_items(params.get("namespaces") or [])}
-    for option, _, _ in KINDS[1:]:
-        items[option] = [dict(item) for item in params.get(option) or []]
+    for option, spec, _remove in KINDS[1:]:
+        items[option] = validate_items(option, params.get(option) or [], spec)
     if items["overlays"] and "overlays" not in models:  # pragma: no cover
         raise NetlabError("overlays: the overlay model is not available in this release")
 
@@ -156,7 +174,7 @@ def build_resources(params: dict[str, Any], existing_namespaces: list[str] | Non
     removals: list[Resource] = []
     others: list[Resource] = []
     seen: dict[str, str] = {}
-    for option, _, remove_state in KINDS:
+    for option, _spec, remove_state in KINDS:
         model = models[option]
         for num, item in enumerate(items[option]):
             where = f"{option}[{num}]"
@@ -187,7 +205,7 @@ def summarize(outcome: dict[str, Any]) -> tuple[dict[str, dict[str, int]], dict[
     summary: dict[str, dict[str, int]] = {}
     before_all, after_all = outcome["diff"]["before"], outcome["diff"]["after"]
     diff: dict[str, dict[str, Any]] = {"before": {}, "after": {}}
-    for res, _ in outcome["states"]:
+    for res, _after in outcome["states"]:
         counts = summary.setdefault(res.kind, {"created": 0, "changed": 0, "removed": 0, "unchanged": 0})
         before, after = before_all[res.key], after_all[res.key]
         if before == after:

@@ -291,7 +291,7 @@ class Prober:
             for target in targets:
                 if target.icmp and target.icmp_error is None:
                     sock = self._raw(raw, sel, target.version, target.dont_fragment)
-                    for _ in range(target.count):
+                    for _probe in range(target.count):
                         seq = (seq + 1) & 0xFFFF
                         packet = echo_request(target.version, ident, seq, target.size or 0)
                         now = time.monotonic()
@@ -372,19 +372,19 @@ class Prober:
     ) -> None:
         while pending or tcp:
             now = time.monotonic()
-            deadlines = [d for _, d in pending.values()] + [d for _, _, d in tcp.values()]
+            deadlines = [entry[-1] for entry in pending.values()] + [entry[-1] for entry in tcp.values()]
             wait = max(0.0, min(deadlines) - now)
-            for key, _ in sel.select(wait):
+            for key, _events in sel.select(wait):
                 kind, version = key.data
                 if kind == "raw":
                     self._read_raw(key.fileobj, version, pending, sent_at, ident)
                 else:
                     self._finish_tcp(key.fileobj, sel, tcp)
             now = time.monotonic()
-            for seq in [s for s, (_, d) in pending.items() if d <= now]:
+            for seq in [s for s, entry in pending.items() if entry[-1] <= now]:
                 del pending[seq]
-            for sock in [s for s, (_, _, d) in tcp.items() if d <= now]:
-                target, _, _ = tcp.pop(sock)
+            for sock in [s for s, entry in tcp.items() if entry[-1] <= now]:
+                target = tcp.pop(sock)[0]
                 target.tcp_ok, target.tcp_error = False, f"no answer within {target.timeout:g} s"
                 sel.unregister(sock)
                 sock.close()
@@ -393,15 +393,15 @@ class Prober:
     def _read_raw(sock: Any, version: int, pending: dict[int, Any], sent_at: dict[int, float], ident: int) -> None:
         while True:
             try:
-                packet, _ = sock.recvfrom(MAX_PAYLOAD + 128)
+                packet = sock.recv(MAX_PAYLOAD + 128)
             except (BlockingIOError, InterruptedError):
                 return
             now = time.monotonic()
             parsed = parse_icmp(version, packet)
             if parsed is None or parsed[1] != ident or parsed[2] not in pending:
                 continue
-            kind, _, seq, message = parsed
-            target, _ = pending[seq]
+            kind, seq, message = parsed[0], parsed[2], parsed[3]
+            target = pending[seq][0]
             if target.version != version:
                 continue
             del pending[seq]
@@ -413,7 +413,7 @@ class Prober:
 
     @staticmethod
     def _finish_tcp(sock: Any, sel: selectors.BaseSelector, tcp: dict[socket.socket, Any]) -> None:
-        target, start, _ = tcp.pop(sock)
+        target, start = tcp.pop(sock)[:2]
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code == 0:
             target.tcp_ok, target.tcp_rtt = True, time.monotonic() - start

@@ -15,14 +15,26 @@ description:
   - Returns two views of the same facts, RV(namespaces) (per namespace) and RV(node) (the options of
     M(cnfs.netlab.node) that recreate the reported namespaces).
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
-  - cnfs.netlab._attributes.INFO_MODULE
+  - cnfs.netlab._attributes
   - cnfs.netlab._netns
+attributes:
+  check_mode:
+    support: full
+    description: Can run in check mode.
+    details: This module never changes anything; it reads in check mode just as it does otherwise.
+  diff_mode:
+    support: none
+    description: Returns no diff.
+    details: This module never changes anything.
+  idempotent:
+    support: full
+    description: Reading changes nothing.
 options:
   netns:
     description:
-      - The namespaces to report: names under C(/run/netns), absolute paths to namespace files, or the empty
+      - The namespaces to report, as names under C(/run/netns), absolute paths to namespace files, or the empty
         string C('') for the namespace the module runs in (the managed node's own).
       - Omit it to report the module's own namespace and every namespace under C(/run/netns).
       - A single name is accepted as a list of one, so C(module_defaults) of the C(cnfs.netlab.netlab) group
@@ -141,7 +153,7 @@ namespaces:
       sample: {net.ipv4.ip_forward: "1"}
 node:
   description:
-    - The options of M(cnfs.netlab.node) that recreate the reported namespaces: C(namespaces) (the named ones),
+    - The options of M(cnfs.netlab.node) that recreate the reported namespaces, namely C(namespaces) (the named ones),
       C(bridges), C(veths) (each pair once; the end in the module's own namespace, else the end that sorts first,
       is C(name)), C(links) (the other ends' C(up), C(mtu), C(master)), C(addresses), C(routes), C(sysctls).
     - Left out, with the addresses and routes on them, are links C(node) cannot create (vxlan, tun, physical

@@ -19,12 +19,12 @@ description:
     once and answering repeated lookups from a per-run cache.
   - Every item is checked before the first change (names, CIDRs, missing namespaces, conflicts with what
     exists or with what earlier items will create); bad input fails the task and changes nothing.
-  - Order. Removals run first, in reverse dependency order. Then everything else runs in dependency order:
+  - Order. Removals run first, in reverse dependency order. Then everything else runs in dependency order, that is
     namespaces, bridges, veths, links, addresses, routes, sysctls, overlays.
-  - The output of M(cnfs.netlab.netlink_info) (RV(cnfs.netlab.netlink_info#module:node)) is valid input: it
+  - The output of M(cnfs.netlab.netlink_info) (RV(cnfs.netlab.netlink_info#module:node)) is valid input; it
     recreates the namespaces it reported.
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - cnfs.netlab._attributes
   - cnfs.netlab._netns
@@ -82,7 +82,7 @@ options:
     default: []
   state:
     description:
-      - C(present) creates and updates the items (an item's own C(state) wins: C(absent) removes that item).
+      - C(present) creates and updates the items (an item's own C(state) wins, so C(absent) removes that item).
       - C(absent) removes every item (sysctls are restored), whatever its own C(state).
     type: str
     choices: [present, absent]

@@ -15,13 +15,13 @@ description:
   - Every probe is sent first and one loop collects the answers (echo replies are matched by identifier and
     sequence number, ICMP errors by the request they quote), so a matrix of targets takes about as long as its
     slowest answer, not the sum.
-  - A don't-fragment probe (O(targets[].dont_fragment)) sends a full-size echo with the DF bit set (IPv6: no local
+  - A don't-fragment probe (O(targets[].dont_fragment)) sends a full-size echo with the DF bit set (for IPv6, no local
     fragmentation), by default as large as the MTU of the device the route to the target uses allows; it finds
     paths whose MTU is smaller than the sender's, which an ordinary echo does not.
   - Unreachable targets do not fail the task unless O(fail_on_unreachable) is set; they are reported in
     RV(results) and RV(unreachable_targets).
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - cnfs.netlab._attributes
   - cnfs.netlab._netns
@@ -169,8 +169,10 @@ results:
       type: float
       returned: always
     error:
-      description: What went wrong, or null (for example C(icmp: no reply within 1 s),
-        C(icmp: fragmentation needed, the path MTU is 1400), C(tcp port 80: ECONNREFUSED: Connection refused)).
+      description:
+        - What went wrong, or null.
+        - "For example C(icmp: no reply within 1 s), C(icmp: fragmentation needed, the path MTU is 1400),
+          C(tcp port 80: ECONNREFUSED: Connection refused)."
       type: str
       returned: always
   sample:

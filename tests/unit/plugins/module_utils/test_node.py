@@ -43,18 +43,25 @@ def kinds(resources: list[Any]) -> list[str]:
 
 
 def test_item_spec_keeps_the_small_module_constraints_but_not_the_state_default() -> None:
-    spec = item_spec(VETH_SPEC)
-    assert spec["required_if"] == VETH_SPEC["required_if"]
-    assert "default" not in spec["options"]["state"]
-    assert spec["options"]["up"]["default"] is True
+    options, constraints = item_spec(VETH_SPEC)
+    assert constraints == {"required_if": VETH_SPEC["required_if"]}
+    assert "default" not in options["state"]
+    assert options["up"]["default"] is True
     assert VETH_SPEC["argument_spec"]["state"]["default"] == "present"  # the shared spec is not modified
 
 
-def test_item_validation_uses_the_small_module_spec() -> None:
-    result = ArgumentSpecValidator(argument_spec()).validate({"veths": [{"name": "v1", "bogus": 1}]})
-    assert any("bogus" in msg for msg in result.error_messages)
-    result = ArgumentSpecValidator(argument_spec()).validate({"routes": [{"dest": "default", "onlink": True}]})
-    assert any("onlink is True but all of the following are missing: gateway, dev" in m for m in result.error_messages)
+def test_items_are_validated_by_the_small_module_spec() -> None:
+    unsupported = r"^veths\[0\]: unsupported option bogus\. Supported parameters include: bridge, mtu"
+    with pytest.raises(NetlabError, match=unsupported):
+        build_resources(params(veths=[{"name": "v1", "peer": "p", "bogus": 1}]))
+    with pytest.raises(NetlabError, match=r"^routes\[1\]: onlink is True but all of the following are missing"):
+        build_resources(params(routes=[{"dest": "default", "dev": "eth0"}, {"dest": "default", "onlink": True}]))
+    with pytest.raises(NetlabError, match=r"^addresses\[0\]: missing required arguments: dev"):
+        build_resources(params(addresses=[{"addresses": ["10.0.0.1/24"]}]))
+    with pytest.raises(NetlabError, match=r"^bridges\[0\]: .*mtu.*int"):
+        build_resources(params(bridges=[{"name": "br0", "mtu": "big"}]))
+    with pytest.raises(NetlabError, match=r"^links\[0\]: 'eth0' is not a dict"):
+        build_resources({"links": ["eth0"]})
 
 
 def test_present_runs_in_dependency_order_with_the_node_defaults() -> None:

@@ -50,7 +50,7 @@ def test_checksum_of_odd_length_pads_with_zero() -> None:
 def test_echo_request_v4_is_valid() -> None:
     packet = echo_request(4, 0x1234, 7, 56)
     assert len(packet) == 8 + 56
-    kind, code, _, ident, seq = struct.unpack_from("!BBHHH", packet)
+    kind, code, _checksum, ident, seq = struct.unpack_from("!BBHHH", packet)
     assert (kind, code, ident, seq) == (8, 0, 0x1234, 7)
     assert checksum(packet) == 0  # a packet with a correct checksum sums to zero
 
