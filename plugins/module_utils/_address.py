@@ -24,7 +24,7 @@ import errno
 import functools
 import ipaddress
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Union
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlabError,
@@ -39,7 +39,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifnam
 
 IFA_F_SECONDARY = 0x01
 
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]  # noqa: UP007 - a runtime alias
 
 
 # ---------------------------------------------------------------------------- pure helpers
@@ -240,7 +240,7 @@ class AddressResource(Resource):
             self.dev: str = ifname(dev, "dev") or dev
         except NetlabError as exc:
             raise NetlabError(f"address: {exc}") from None
-        self.purge = bool(spec.get("purge") or False)
+        self.purge = bool(spec.get("purge"))
         addresses = spec.get("addresses") or []
         if isinstance(addresses, str):
             raise NetlabError(f"{self.key}: addresses must be a list, like ['10.0.0.10/24']")

@@ -68,7 +68,7 @@ def normalise_value(value: Any, what: str = "sysctl") -> str:
         raise NetlabError(f"{what}: value is required with state=present")
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):  # not `list | tuple`: module_utils also run on Python < 3.10
         return " ".join(normalise_value(v, what) for v in value)
     if isinstance(value, dict):
         raise NetlabError(f"{what}: value must be a string, a number or a list, not a mapping")
@@ -281,7 +281,8 @@ class SysctlResource(Resource):
         return {**shape, "value": self.value, "original": original}
 
     def apply(self, session: Session, current: State, desired: State) -> None:
-        assert desired is not None
+        if desired is None:  # never: a sysctl is not removed, only set or restored
+            return
         if self.state == "restored":
             if desired["value"] is not None and (current is None or current["value"] != desired["value"]):
                 self._write_value(session, desired["value"])

@@ -21,7 +21,7 @@ description:
   - Removing an IPv4 primary address makes the kernel drop its secondaries (unless
     C(net.ipv4.conf.<dev>.promote_secondaries) is set); the module adds back any of those that are wanted.
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - cnfs.netlab._attributes
   - cnfs.netlab._netns

@@ -22,7 +22,7 @@ description:
     C(gateway X is not reachable from dev Y ...). O(onlink) skips that check.
   - Multipath routes are not managed; one found at the key is shown, and replaced, as its first hop.
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - cnfs.netlab._attributes
   - cnfs.netlab._netns

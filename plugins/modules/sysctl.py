@@ -21,7 +21,7 @@ description:
   - Before any change, the key must exist in the namespace and be writable; a value the kernel refuses fails with
     the kernel's reason and leaves the key and the journal unchanged.
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - cnfs.netlab._attributes
   - cnfs.netlab._netns
