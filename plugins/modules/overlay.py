@@ -35,7 +35,7 @@ description:
   - Routes and sysctls are managed through the collection's route and sysctl models (the sysctl journal
     records the original values; removal restores them).
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - cnfs.netlab._attributes
   - cnfs.netlab._netns
