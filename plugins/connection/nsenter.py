@@ -18,7 +18,7 @@ description:
     system (the host's, with the node's own C(/run) and C(/sys)), starting in the home directory of the user
     running Ansible, as with C(ssh).
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - connection_pipelining
 options:

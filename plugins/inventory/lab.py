@@ -21,7 +21,7 @@ description:
     C(cnfs_netlab_state_dir); C(group_vars/) files next to the description override them.
   - C(playbooks/lab.yml) builds the lab of such an inventory with M(cnfs.netlab.lab).
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - constructed
 options:

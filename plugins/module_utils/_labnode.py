@@ -458,7 +458,7 @@ def stop_processes(inodes: set[int], timeout: float) -> list[int]:
                 deadline = time.monotonic() + wait
                 alive = dict(pidfds)
                 while alive and time.monotonic() < deadline:
-                    ready, _, _ = select.select(list(alive.values()), [], [], max(0.0, deadline - time.monotonic()))
+                    ready = select.select(list(alive.values()), [], [], max(0.0, deadline - time.monotonic()))[0]
                     for pfd in ready:
                         alive = {p: f for p, f in alive.items() if f != pfd}
                 if not alive:

@@ -33,7 +33,7 @@ description:
     C(nsenter --net=/run/cnfs-netlab/netlab/node1/net --mount=/run/cnfs-netlab/netlab/node1/mnt
     --uts=/run/cnfs-netlab/netlab/node1/uts).
 author:
-  - cnfs.netlab contributors
+  - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
   - cnfs.netlab._attributes
 options:

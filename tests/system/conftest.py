@@ -57,5 +57,3 @@ def lab_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Call
 def lab_module_factory(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Any]:
     """Like lab_factory, for labs shared by the tests of one module."""
     yield from _factory(tmp_path_factory.mktemp("labs"), request.module.__name__.rsplit(".", 1)[-1])
-
-

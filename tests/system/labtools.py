@@ -99,7 +99,7 @@ class Lab:
             path = REPO / path
         cmd = [tool("ansible-playbook"), "-i", str(self.inventory), str(path), *args]
         proc = subprocess.run(
-            cmd, cwd=REPO, env=ansible_env(**(env or {})), capture_output=True, text=True, timeout=TIMEOUT
+            cmd, cwd=REPO, env=ansible_env(**(env or {})), capture_output=True, text=True, timeout=TIMEOUT, check=False
         )
         return Run(proc.returncode, proc.stdout + proc.stderr)
 
@@ -118,9 +118,8 @@ class Lab:
         if args is not None:
             cmd += ["-a", args if isinstance(args, str) else json.dumps(args)]
         try:
-            proc = subprocess.run(
-                cmd, cwd=REPO, env=ansible_env(**(env or {})), capture_output=True, text=True, timeout=TIMEOUT
-            )
+            env_ = ansible_env(**(env or {}))
+            proc = subprocess.run(cmd, cwd=REPO, env=env_, capture_output=True, text=True, timeout=TIMEOUT, check=False)
             results = {}
             if tree.is_dir():
                 for item in tree.iterdir():
@@ -152,7 +151,9 @@ class Lab:
         return json.loads(self.node_run(node, argv).stdout)
 
     def underlay_json(self, argv: list[str]) -> Any:
-        out = subprocess.run(["nsenter", f"--net={self.underlay}", "--", *argv], capture_output=True, text=True)
+        out = subprocess.run(
+            ["nsenter", f"--net={self.underlay}", "--", *argv], capture_output=True, text=True, check=False, timeout=120
+        )
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 
