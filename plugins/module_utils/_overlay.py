@@ -487,8 +487,8 @@ class OverlayResource(Resource):
             key = netns_path(self.netns) if self.netns else None
             pending = (
                 not session.netns_exists(self.netns)
-                or any(ns == key for ns, _ in planned_links(session))
-                or any(ns == self.netns for ns, _ in planned_addresses(session))
+                or any(planned[0] == key for planned in planned_links(session))
+                or any(planned[0] == self.netns for planned in planned_addresses(session))
             )
             if not pending:
                 raise
