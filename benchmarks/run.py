@@ -159,16 +159,17 @@ class Run:
     rc: int
     maxrss_kib: int  # largest single process of the tree (wait4)
     peak_pss_kib: int  # largest sum of PSS over the process tree (sampled)
+    peak_rss_kib: int  # largest sum of RSS over the process tree (sampled; shared pages counted per process)
     cpu: float = 0.0  # user + system CPU seconds of the process and every descendant it reaped (wait4)
     changed: int | None = None  # sum of changed= in the recap (Ansible runs)
     profile: dict[str, Any] | None = None
     tail: str = ""
 
 
-def _session_pss(sid: int) -> int:
-    """Sum of PSS (KiB) of every process of session ``sid``: the run's process tree (its daemons,
+def _session_memory(sid: int) -> tuple[int, int]:
+    """Sums of PSS and RSS (KiB) of every process of session ``sid``: the run's process tree (its daemons,
     socat started with a new session, are not part of it)."""
-    total = 0
+    pss = rss = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -179,12 +180,14 @@ def _session_pss(sid: int) -> int:
                 continue
             with open(f"/proc/{entry.name}/smaps_rollup", "rb") as fh:
                 for line in fh:
-                    if line.startswith(b"Pss:"):
-                        total += int(line.split()[1])
+                    if line.startswith(b"Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith(b"Pss:"):
+                        pss += int(line.split()[1])
                         break
         except (OSError, IndexError, ValueError):
             continue
-    return total
+    return pss, rss
 
 
 def run_measured(
@@ -202,13 +205,14 @@ def run_measured(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        peak = 0
+        peak = [0, 0]
         done = threading.Event()
 
         def sampler() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, _session_pss(proc.pid))
+                pss, rss = _session_memory(proc.pid)
+                peak[0], peak[1] = max(peak[0], pss), max(peak[1], rss)
                 done.wait(sample)
 
         thread = threading.Thread(target=sampler, daemon=True)
@@ -235,7 +239,7 @@ def run_measured(
         changed = sum(int(c) for c in recap)
     cpu = usage.ru_utime + usage.ru_stime if usage else 0.0
     maxrss = int(usage.ru_maxrss) if usage else 0
-    return Run(label, wall, proc.returncode, maxrss, peak, cpu, changed, None, text[-3000:])
+    return Run(label, wall, proc.returncode, maxrss, peak[0], peak[1], cpu, changed, None, text[-3000:])
 
 
 class Ansible:
@@ -327,6 +331,35 @@ def profile_split(run: Run) -> dict[str, Any]:
                 "status": sorted({h[2] for h in hosts.values()}),
             }
         )
+    return out
+
+
+CONTROLLER_ACTIONS = {
+    "set_fact",
+    "fail",
+    "assert",
+    "debug",
+    "validate_argument_spec",
+    "include_role",
+    "import_role",
+    "include_tasks",
+    "package",
+    "meta",
+}
+
+
+def split_tasks(tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Task time of a profile split into controller-side tasks (set_fact, fail, assert, argument validation,
+    skipped ones) and modules run on the nodes."""
+    out: dict[str, Any] = {"controller": 0.0, "controller_n": 0, "module": 0.0, "module_host": 0.0}
+    for task in tasks:
+        action = task["action"].rsplit(".", 1)[-1]
+        if action in CONTROLLER_ACTIONS or task["status"] == ["skipped"]:
+            out["controller"] += task["time"]
+            out["controller_n"] += 1
+        else:
+            out["module"] += task["time"]
+            out["module_host"] += task["host_median"] or 0.0
     return out
 
 
@@ -864,19 +897,23 @@ class Report:
             )
 
     def _why(self, section: str, key: str) -> str:
-        run = median_run(self.r.get(section, {}), key)
-        if not run:
+        """The median run against the median floor run of the same lab: where the extra time goes."""
+        data = self.r.get(section, {})
+        floor_key = "floor" if section == "converge" else f"{key.split()[0]} floor"
+        run, floor = median_run(data, key), median_run(data, floor_key)
+        if not run or not floor or run["profile"].get("startup") is None or floor["profile"].get("startup") is None:
             return ""
-        p = run["profile"]
-        if p.get("startup") is None:
-            return ""
-        tasks = sorted(p["tasks"], key=lambda t: -t["time"])
-        top = tasks[0] if tasks else None
-        parts = [f"startup {p['startup']:.1f} s"]
-        if top:
-            parts.append(f"slowest task '{top['name']}' {top['time']:.1f} s")
-        parts.append(f"{len(p['tasks'])} tasks")
-        return ", ".join(parts)
+        p, f = run["profile"], floor["profile"]
+        parts = split_tasks(p["tasks"])
+        fparts = split_tasks(f["tasks"])
+        cpu = f"; CPU {run['cpu']:.1f} s vs the floor's {floor['cpu']:.1f} s ({run['cpu'] / floor['cpu']:.1f}x)"
+        return (
+            f"{run['wall']:.1f} s against the floor's {floor['wall']:.1f} s = startup {p['startup']:.1f} s "
+            f"(floor {f['startup']:.1f}) + {parts['controller_n']} controller-side tasks {parts['controller']:.1f} s "
+            f"(planning, argument validation, skipped tasks; floor {fparts['controller']:.1f}) + the module on the "
+            f"nodes {parts['module']:.1f} s (per node median {parts['module_host']:.2f} s; the floor's ping "
+            f"{fparts['module']:.1f} s, per node {fparts['module_host']:.2f} s) + end {p['exit']:.1f} s" + cpu
+        )
 
     def scale_sizes(self) -> list[tuple[int, int]]:
         sizes = []
@@ -922,11 +959,12 @@ class Report:
         fl = conv.get("floor", [])
         lines = [
             "| what | cold s | cold / floor | warm s | warm / floor | CPU s cold / warm | CPU / floor's cold / warm | "
-            "changed cold / warm | peak tree PSS MiB | max process RSS MiB |",
+            "changed cold / warm | peak tree PSS / RSS MiB | max process RSS MiB |",
             "|---|---|---|---|---|---|---|---|---|---|",
             f"| floor (benchmarks/floor.yml) | {spread(walls(conv, 'floor'))} | 1.00 | | | {fmt(floor_cpu)} | 1.00 | "
             "- | "
-            f"{mib(max((r['peak_pss_kib'] for r in fl), default=0))} | "
+            f"{mib(max((r['peak_pss_kib'] for r in fl), default=0))} / "
+            f"{mib(max((r['peak_rss_kib'] for r in fl), default=0))} | "
             f"{mib(max((r['maxrss_kib'] for r in fl), default=0))} |",
         ]
         names = [key[: -len(" cold")] for key in conv if key.endswith(" cold")]
@@ -945,7 +983,9 @@ class Report:
             lines.append(
                 f"| {label} | {spread(cold)} | {fmt(med(cold) / floor)} | {spread(warm)} | {fmt(med(warm) / floor)} | "
                 f"{fmt(ccpu)} / {fmt(wcpu)} | {fmt(ccpu / floor_cpu)} / {fmt(wcpu / floor_cpu)} | "
-                f"{changed} | {mib(max(r['peak_pss_kib'] for r in runs))} | {mib(max(r['maxrss_kib'] for r in runs))} |"
+                f"{changed} | {mib(max(r['peak_pss_kib'] for r in runs))} / "
+                f"{mib(max(r['peak_rss_kib'] for r in runs))} | "
+                f"{mib(max(r['maxrss_kib'] for r in runs))} |"
             )
         return lines
 
@@ -974,7 +1014,7 @@ class Report:
         lines = [
             "| nodes x containers | container namespaces | lab up s | floor s (CPU s) | cold s | cold / floor | "
             "warm s | warm / floor | CPU s cold / warm | shell cold / warm s | cold / shell | "
-            "peak tree PSS MiB (cold) | max process RSS MiB | lab down s | cleaned up |",
+            "peak tree PSS / RSS MiB (cold) | max process RSS MiB | lab down s | cleaned up |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for n, k in self.scale_sizes():
@@ -990,7 +1030,8 @@ class Report:
                 f"{fmt(med(cold) / fl)} | {spread(warm)} | {fmt(med(warm) / fl)} | "
                 f"{fmt(med(cpus(scale, f'{key} cold')))} / {fmt(med(cpus(scale, f'{key} warm')))} | "
                 f"{fmt(sc)} / {fmt(sw)} | "
-                f"{fmt(med(cold) / sc, 1)} | {mib(max(r['peak_pss_kib'] for r in runs))} | "
+                f"{fmt(med(cold) / sc, 1)} | {mib(max(r['peak_pss_kib'] for r in runs))} / "
+                f"{mib(max(r['peak_rss_kib'] for r in runs))} | "
                 f"{mib(max(r['maxrss_kib'] for r in runs))} | {fmt(med(walls(scale, f'{key} lab down')))} | "
                 f"{'yes' if clean else 'NO' if clean is not None else '-'} |"
             )
@@ -1071,9 +1112,12 @@ class Report:
                 "(idempotent re-run; *changed* must be 0). **floor**: `benchmarks/floor.yml`, the same invocation",
                 "running one no-op module (`ansible.builtin.ping`) on every node: the cost of Ansible itself",
                 "(start, inventory, one module round trip per node through the nsenter connection). The role",
-                "defaults: 2 containers per node (stage 1: one). *peak tree PSS*: largest sum of the proportional",
-                "set size of the whole process tree (ansible-playbook, its workers, the modules), sampled every",
-                "0.2 s; *max process RSS*: the largest single process (wait4).",
+                "defaults: 2 containers per node (stage 1: one). *CPU*: user + system seconds of the whole process",
+                "tree (wait4), the measure least disturbed by other load. *peak tree PSS / RSS*: largest sums of",
+                "the proportional and of the resident set sizes over the process tree (ansible-playbook, its",
+                "workers, the modules), sampled every 0.2 s: RSS counts pages shared by forked workers once per",
+                "process (an upper bound), PSS splits them (a lower bound); *max process RSS*: the largest",
+                "single process (wait4).",
                 "",
                 *self.converge_table(),
                 "",
@@ -1207,18 +1251,16 @@ class Report:
             ax.set_ylabel("wall time, s")
             ax.set_title("Converge time against lab size")
             ax.legend(fontsize=7)
-            ax2.plot(
-                x,
-                [max(r["peak_pss_kib"] for r in scale[f"{lb} cold"]) / 1024 for lb in labels],
-                "o-",
-                label="cold: peak PSS of the process tree",
-            )
-            ax2.plot(
-                x,
-                [max(r["peak_pss_kib"] for r in scale[f"{lb} floor"]) / 1024 for lb in labels],
-                "^--",
-                label="floor: peak PSS of the process tree",
-            )
+            for key, field_, label, style in (
+                ("cold", "peak_rss_kib", "stage 4 cold: peak RSS sum of the tree", "o-"),
+                ("cold", "peak_pss_kib", "stage 4 cold: peak PSS sum of the tree", "o--"),
+                ("cold", "maxrss_kib", "stage 4 cold: largest process (max RSS)", "o:"),
+                ("floor", "peak_rss_kib", "floor: peak RSS sum of the tree", "^-"),
+                ("floor", "peak_pss_kib", "floor: peak PSS sum of the tree", "^--"),
+            ):
+                values = [max(r.get(field_, 0) for r in scale[f"{lb} {key}"]) / 1024 for lb in labels]
+                ax2.plot(x, values, style, label=label)
+            ax2.set_ylim(bottom=0)
             ax2.set_xscale("log")
             ax2.set_xticks(x, labels, fontsize=8)
             ax2.set_ylabel("MiB")
@@ -1276,6 +1318,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="markdown report (default docs/performance.md)")
     p.add_argument("--img-dir", type=Path, default=None, help="plots (default docs/img)")
     p.add_argument("--results", type=Path, default=RESULTS, help="raw results and profiles")
+    p.add_argument("--from-json", type=Path, help="only write the report (and plots) again from saved raw results")
     p.add_argument("--lab-ctl", nargs=3, metavar=("ACTION", "LAB", "NODES"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.smoke:
@@ -1310,6 +1353,18 @@ def exclusive(results: Path, lab: str) -> Iterator[None]:
         yield
 
 
+def write_report(results: dict[str, Any], args: argparse.Namespace, smoke: bool) -> Report:
+    report = Report(results, smoke)
+    images: dict[str, str] = {}
+    if not smoke:
+        rel = Path(os.path.relpath(args.img_dir, args.out.parent))
+        images = report.plots(args.img_dir, rel)
+    text = report.markdown(images)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    return report
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -1319,6 +1374,11 @@ def main(argv: list[str]) -> int:
     if args.lab_ctl:
         action, name, count = args.lab_ctl
         return _lab_ctl_main(action, name, int(count))
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        saved.pop("targets", None)
+        write_report(saved, args, args.smoke)
+        return 0
     if os.geteuid() != 0:
         raise SystemExit("the benchmarks build labs of namespaces: run them as root")
     for needed in ("iperf3", "socat", "nsenter", "ip", "ping"):
@@ -1343,14 +1403,7 @@ def main(argv: list[str]) -> int:
         bench.results["machine"]["loadavg_end"] = os.getloadavg()
         bench.results["duration"] = time.monotonic() - started
 
-    report = Report(bench.results, args.smoke)
-    images: dict[str, str] = {}
-    if not args.smoke:
-        rel = Path(os.path.relpath(args.img_dir, args.out.parent))
-        images = report.plots(args.img_dir, rel)
-    text = report.markdown(images)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    report = write_report(bench.results, args, args.smoke)
     raw = args.results / ("smoke.json" if args.smoke else "latest.json")
     raw.write_text(json.dumps(bench.results | {"targets": report.targets}, indent=1, default=str))
     log(f"wrote {args.out} and {raw} in {(time.monotonic() - started) / 60:.1f} min")
