@@ -372,15 +372,16 @@ def inner_namespaces(mnt_path: str) -> set[int]:
     def child() -> bytes:
         fd = os.open(mnt_path, os.O_RDONLY)
         _setns(fd, CLONE_NEWNS, mnt_path)
-        inodes = []
-        for entry in mounts():
-            if entry.fstype == "nsfs":
-                match = re.search(r"\[(\d+)\]", entry.root)
-                if match:
-                    inodes.append(match.group(1))
-        return " ".join(inodes).encode()
+        inodes = [str(_nsfs_inode(entry.root)) for entry in mounts() if entry.fstype == "nsfs"]
+        return " ".join(i for i in inodes if i != "None").encode()
 
     return {int(x) for x in _fork_helper(child).split()}
+
+
+def _nsfs_inode(root: str) -> int | None:
+    """The namespace inode in the root of an nsfs mount ('net:[4026532384]')."""
+    match = re.search(r"\[(\d+)\]$", root)
+    return int(match.group(1)) if match else None
 
 
 def _own_lineage() -> set[int]:
@@ -756,6 +757,8 @@ class NodeResource(Resource):
         self._unmount_files()
 
     def _unmount_files(self) -> None:
+        # Unlinking a mount point also detaches the copies other mount namespaces made of it (an
+        # `ip netns exec` or `unshare -m` started while the lab was up): they do not keep the node alive.
         node_dir = self.paths.node_dir(self.name)
         for entry in reversed(mounts_under(node_dir)):
             _detach(entry.mountpoint)

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labtools import Lab, alive, host_links, live_netns_cookies, netns_cookie, pids_of, write_inventory
+from labtools import (
+    Lab,
+    alive,
+    host_links,
+    live_netns_cookies,
+    mountpoints,
+    netns_cookie,
+    pids_of,
+    write_inventory,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
@@ -187,12 +196,26 @@ def test_down_leaves_no_residue(lab_factory: Any) -> None:
     con_pid = pids_of(rf"^sleep {tag}2$")[0]
     cookies = lab_cookies(new) | {netns_cookie(f"/proc/{con_pid}/ns/net")}  # type: ignore[operator]
     assert None not in cookies
+    # A process of the host in a mount namespace made while the lab is up: it holds copies of the lab's
+    # namespace files; removing the files detaches those copies too (so they keep nothing alive), and the
+    # process itself is left alone.
+    bystander = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", f"{tag}3"])
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not pids_of(rf"^sleep {tag}3$"):
+            time.sleep(0.05)
+        assert new.files("node1")["net"] in mountpoints(str(bystander.pid))
 
-    run = new.down()
-    assert run.rc == 0, run.output
-    assert run.changed() == 1
-    assert not [pid for pid in pids if alive(pid)]
-    assert_gone(new, cookies)  # type: ignore[arg-type]
+        run = new.down()
+        assert run.rc == 0, run.output
+        assert run.changed() == 1
+        assert not [pid for pid in pids if alive(pid)]
+        assert_gone(new, cookies)  # type: ignore[arg-type]
+        assert bystander.poll() is None
+        assert not [m for m in mountpoints(str(bystander.pid)) if m.startswith(new.dir)]
+    finally:
+        bystander.kill()
+        bystander.wait()
     run = new.down()
     assert run.rc == 0 and run.changed() == 0, run.output
 
