@@ -335,7 +335,7 @@ def read_sysctls(session: Session, net_path: str, keys: list[str]) -> dict[str, 
 
 
 def _fork_helper(child: Any) -> bytes:
-    """Run ``child()`` in a forked child; return what it printed to the pipe. It must not return normally."""
+    """Run ``child()`` (it returns bytes) in a forked child that always ends with os._exit; return those bytes."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
