@@ -65,17 +65,22 @@ def test_bad_underlay() -> None:
         node_address("10.0.0.0/24", 1, 0, 10)
 
 
-def _inventory(tmp_path: Path, text: str) -> dict:
+REPO = Path(__file__).resolve().parents[4]
+
+
+def _inventory(tmp_path: Path, text: str | None, source: Path | None = None) -> dict:
     """What ansible-inventory makes of a lab description (the CLI, so the collection loader is the real one)."""
-    repo = Path(__file__).resolve().parents[4]
-    (tmp_path / "lab.yml").write_text(text)
+    repo = REPO
+    if source is None:
+        (tmp_path / "lab.yml").write_text(text or "")
+        source = tmp_path / "lab.yml"
     env = {
         **os.environ,
         "ANSIBLE_COLLECTIONS_PATH": str(repo / ".collections"),
         "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1",
     }
     out = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(tmp_path / "lab.yml"), "--list"],
+        [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(source), "--list"],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -103,3 +108,21 @@ def test_parse_rejects_too_many_nodes(tmp_path: Path) -> None:
     with pytest.raises(subprocess.CalledProcessError) as info:
         _inventory(tmp_path, "plugin: cnfs.netlab.lab\nnodes: 30\n")
     assert "node 26 would get host number 260" in info.value.stderr
+
+
+def _plain(hostvars: dict) -> dict:
+    return {k: v["__ansible_unsafe"] if isinstance(v, dict) else v for k, v in hostvars.items()}
+
+
+def test_shipped_inventories(tmp_path: Path) -> None:
+    """inventory/netns is the talk's two nodes; inventory/netns3 three nodes in a lab of their own."""
+    data = _inventory(tmp_path, None, REPO / "inventory" / "netns")
+    assert data["nodes"]["hosts"] == ["node1", "node2"]
+    hostvars = {h: _plain(v) for h, v in data["_meta"]["hostvars"].items()}
+    assert {h: v["underlay_address"] for h, v in hostvars.items()} == {"node1": "10.0.0.10/24", "node2": "10.0.0.20/24"}
+    assert {v["cnfs_netlab_lab"] for v in hostvars.values()} == {"netlab"}
+    data = _inventory(tmp_path, None, REPO / "inventory" / "netns3")
+    assert data["nodes"]["hosts"] == ["node1", "node2", "node3"]
+    hostvars = {h: _plain(v) for h, v in data["_meta"]["hostvars"].items()}
+    assert hostvars["node3"]["underlay_address"] == "10.0.0.30/24"
+    assert {v["cnfs_netlab_lab"] for v in hostvars.values()} == {"netlab3"}
