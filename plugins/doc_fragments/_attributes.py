@@ -20,16 +20,3 @@ attributes:
     description: A second run with the same arguments reports no change.
 """
 
-    # For read-only modules.
-    INFO_MODULE = r"""
-options: {}
-attributes:
-  check_mode:
-    support: full
-    details: This module never changes anything.
-  diff_mode:
-    support: N/A
-    details: This module never changes anything.
-  idempotent:
-    support: full
-"""
