@@ -21,8 +21,14 @@ Backends:
     permanent neighbour (peer VTEP address -> peer VTEP MAC) and an onlink route for the peer's
     subnet via the peer's VTEP address. Entries of peers no longer listed are deleted.
 ``wireguard``
-    Validated, then refused with a clear message: not implemented in this release (and most kernels
-    of the lab have no WireGuard at all, which is reported as such).
+    One WireGuard device (``wg0``) with this node's VTEP address ``<subnet network>/32``, its private key
+    made on the node and kept in a key file (``_wireguard.py``; only public keys leave the node), the
+    listen port, and per peer: its public key, its endpoint (underlay address:port), its allowed IPs (its
+    container subnet, which holds its VTEP address, and its underlay address /32: a peer node answers a
+    container of this node through the tunnel from that address) and a route to its subnet through the
+    device. Peers no longer listed are removed. ``state: key`` only makes sure the key exists and returns
+    its public key, so that a play can collect every node's public key before it builds the overlay.
+    Kernels without WireGuard are refused with a clear message before any change.
 
 The input is a dict shaped like the ``overlay`` module's parameters. State shapes
 (``None`` when nothing of the overlay exists):
@@ -32,6 +38,11 @@ udp: ``{"backend": "udp", "name", "tunnels": {dev: {"peer", "remote", "local", "
 
 vxlan: ``{"backend": "vxlan", "name", "vni", "local", "port", "learning", "underlay_dev", "mac", "mtu",
 "up", "addresses", "fdb": {mac: underlay address}, "neighbours": {vtep: mac}, "routes": {subnet: vtep}}``
+
+wireguard: ``{"backend": "wireguard", "name", "key": {"file", "mode", "public_key"} or None, "device": {"public_key",
+"port", "mtu", "up", "addresses", "peers": {peer name (or public key when unlisted): {"public_key", "endpoint",
+"allowed_ips"}}, "routes": [subnet]} or None}`` -- the key file's public key and the device's (derived by the
+kernel from the private key it holds) are compared; no private key is ever part of a state.
 """
 
 from __future__ import annotations
@@ -64,13 +75,33 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resou
 from ansible_collections.cnfs.netlab.plugins.module_utils._route import RouteResource
 from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import SysctlResource
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname
+from ansible_collections.cnfs.netlab.plugins.module_utils._wireguard import (
+    KEY_MODE,
+    default_key_file,
+    encode_key,
+    generate_private_key,
+    normalise_key,
+    open_wireguard,
+    public_key,
+    read_device,
+    read_key_file,
+    remove_key_file,
+    set_device,
+    sort_cidrs,
+    write_key_file,
+)
 
 BACKENDS = ("udp", "vxlan", "wireguard")
 DEFAULT_NAME = {"udp": "tun", "vxlan": "vxlan0", "wireguard": "wg0"}
 DEFAULT_PORT = {"udp": 9000, "vxlan": 4789, "wireguard": 51820}
 # Bytes the underlay adds to each inner packet (IPv4 underlay): outer IP 20 + UDP 8; VXLAN adds its
 # 8-byte header and the inner Ethernet header (14). socat's TUN runs with iff-no-pi: no 4-byte header.
+# WireGuard adds 32: its data header (type 4, receiver 4, counter 8) and the Poly1305 tag (16); its
+# padding to 16 bytes never makes a packet larger than the device MTU.
 OVERHEAD = {"udp": 28, "vxlan": 50, "wireguard": 60}
+STATES = ("present", "absent", "key")
+# The public key of a key that the run will make (check mode, or the diff of the run that makes it).
+NEW_KEY = "(new key, made on the node)"
 FALLBACK_UNDERLAY_MTU = 1500
 MARK = "cnfs.netlab overlay"  # the ifalias of every device this module creates
 RUN_DIR = "/run/cnfs-netlab/overlay"
@@ -157,8 +188,8 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     if backend not in BACKENDS:
         raise NetlabError(f"overlay: backend {backend!r} is unknown: use one of {', '.join(BACKENDS)}")
     state = spec.get("state") or "present"
-    if state not in ("present", "absent"):
-        raise NetlabError(f"overlay: state {state!r} is unknown: use present or absent")
+    if state not in STATES:
+        raise NetlabError(f"overlay: state {state!r} is unknown: use present, absent or key")
     netns = spec.get("netns")
     validate_netns(netns)
     name = spec.get("name") or DEFAULT_NAME[backend]
@@ -169,6 +200,18 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     vni = spec.get("vni")
     if vni is not None and backend != "vxlan":
         raise NetlabError(f"{obj}: vni applies to backend vxlan only: drop it")
+    key_file = spec.get("key_file")
+    if backend != "wireguard":
+        if state == "key":
+            raise NetlabError(f"{obj}: state key applies to backend wireguard only (the other backends have no keys)")
+        if key_file is not None or spec.get("remove_key"):
+            raise NetlabError(f"{obj}: key_file and remove_key apply to backend wireguard only: drop them")
+    elif key_file is not None:
+        key_file = str(key_file)
+        if not key_file.startswith("/") or os.path.normpath(key_file) != key_file or key_file.endswith("/"):
+            raise NetlabError(f"{obj}: key_file {key_file!r} is not a clean absolute path: write it like /etc/wg0.key")
+    else:
+        key_file = default_key_file(name, netns)
     cfg: dict[str, Any] = {
         "backend": backend,
         "name": name,
@@ -181,8 +224,12 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
         "local": None,
         "subnet": None,
         "peers": [],
+        "key_file": key_file if backend == "wireguard" else None,
+        "remove_key": bool(spec.get("remove_key")),
     }
-    if state == "absent":
+    if cfg["remove_key"] and state != "absent":
+        raise NetlabError(f"{obj}: remove_key applies to state absent only: drop it")
+    if state in ("absent", "key"):
         return cfg
     if not spec.get("local"):
         raise NetlabError(f"{obj}: local (this node's underlay address) is required when state is present")
@@ -196,13 +243,18 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     nets = {subnet: "this node"}
     names: set[str] = set()
     addresses: set[str] = {local}
+    keys: dict[str, str] = {}
     for number, peer in enumerate(peers_in, 1):
         what = f"{obj}: peers[{number}]"
         if not isinstance(peer, dict):
             raise NetlabError(f"{what} must be a dict with name, address and subnet, not {peer!r}")
-        unknown = sorted(set(peer) - {"name", "address", "subnet"})
+        unknown = sorted(k for k in set(peer) - {"name", "address", "subnet", "public_key"} if peer[k] is not None)
         if unknown:
-            raise NetlabError(f"{what} has unknown keys {', '.join(unknown)}: use name, address and subnet")
+            raise NetlabError(
+                f"{what} has unknown keys {', '.join(unknown)}: use name, address, subnet (and public_key)"
+            )
+        if peer.get("public_key") is not None and backend != "wireguard":
+            raise NetlabError(f"{what}: public_key applies to backend wireguard only: drop it")
         missing = [k for k in ("name", "address", "subnet") if not peer.get(k)]
         if missing:
             raise NetlabError(f"{what} lacks {', '.join(missing)}: every peer needs name, address and subnet")
@@ -225,10 +277,25 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
                 raise NetlabError(f"{what}: subnet {psubnet} overlaps {other} of {owner}: container subnets must not")
         if backend == "udp":
             ifname(f"{name}-{pname}", f"{what}: tunnel device")
+        entry = {"name": pname, "address": address, "subnet": psubnet}
+        if backend == "wireguard":
+            if not peer.get("public_key"):
+                raise NetlabError(
+                    f"{what} has no public_key: the wireguard backend needs every peer's public key (run this module "
+                    "with state=key on the peer, it returns public_key)"
+                )
+            pkey = normalise_key(peer["public_key"], f"{what}: public_key {peer['public_key']!r}")
+            if pkey in keys:
+                raise NetlabError(
+                    f"{what}: public_key {pkey} is also the key of peer {keys[pkey]!r}: every node needs its own key "
+                    "(nodes that share a file system need their own key_file)"
+                )
+            keys[pkey] = pname
+            entry["public_key"] = pkey
         names.add(pname)
         addresses.add(address)
         nets[psubnet] = f"peer {pname!r}"
-        cfg["peers"].append({"name": pname, "address": address, "subnet": psubnet})
+        cfg["peers"].append(entry)
     cfg["peers"].sort(key=lambda p: p["name"])
     return cfg
 
@@ -373,6 +440,7 @@ class OverlayResource(Resource):
         self.name: str = self.cfg["name"]
         self._mtu: int | None = None  # the tunnel MTU, resolved by read()
         self._socat: str | None = None
+        self._own_key: str | None = None  # wireguard: the public key of the key file, when it exists
 
     @property
     def netns(self) -> str | None:
@@ -396,7 +464,8 @@ class OverlayResource(Resource):
             session.require_netns(self.netns, self.key)
         if self.backend == "wireguard":
             self._check_wireguard()
-            return
+            if self.state == "key":  # the key file only: the device is left as it is
+                return
         if self.state == "present" and self.backend == "udp" and self.cfg["peers"]:
             self._socat = _find_socat()
             if self._socat is None:
@@ -417,16 +486,25 @@ class OverlayResource(Resource):
         self._plan(session, ipr)
 
     def _check_wireguard(self) -> None:
+        """The kernel has WireGuard; the key file, when it exists, holds a key that no peer has."""
         if self.state == "absent":
+            if self.cfg["remove_key"]:
+                read_key_file(self.cfg["key_file"], self.key)  # only ever removes a key file
             return
         if not wireguard_supported():
             raise NetlabError(
                 f"{self.key}: the kernel of {self.node} has no WireGuard support (modprobe wireguard failed / "
                 "link type unknown): use backend vxlan or udp, or a kernel with CONFIG_WIREGUARD"
             )
-        raise NetlabError(
-            f"{self.key}: backend wireguard is not implemented in this release of cnfs.netlab: use backend vxlan or udp"
-        )
+        key = read_key_file(self.cfg["key_file"], self.key)
+        self._own_key = encode_key(public_key(key[0])) if key else None
+        for peer in self.cfg["peers"]:
+            if peer["public_key"] == self._own_key:
+                raise NetlabError(
+                    f"{self.key}: peer {peer['name']!r} has this node's own public key {self._own_key} (key_file "
+                    f"{self.cfg['key_file']}): every node needs its own key; nodes that share a file system (the "
+                    "built-in lab's) need a key_file of their own, for example under /run"
+                )
 
     def _wanted_devs(self) -> list[str]:
         if self.state == "absent":
@@ -535,16 +613,17 @@ class OverlayResource(Resource):
 
     # -- read -------------------------------------------------------------------------------
     def read(self, session: Session) -> State:
-        if self.state == "present" and self.backend != "wireguard":
+        if self.state == "present":
             self._mtu = self._tunnel_mtu(session, strict=False)
         ipr = session.ipr(self.netns)
+        if self.backend == "wireguard":
+            return self._read_wireguard(session, ipr)
         if ipr is None:
             return None
         if self.backend == "udp":
             return self._read_udp(session, ipr)
         if self.backend == "vxlan":
             return self._read_vxlan(ipr)
-        return self._read_wireguard(ipr)
 
     def _read_udp(self, session: Session, ipr: Any) -> State:
         tunnels = {}
@@ -609,14 +688,79 @@ class OverlayResource(Resource):
             "routes": dict(sorted(routes.items())),
         }
 
-    def _read_wireguard(self, ipr: Any) -> State:
-        if not self._existing_devs(ipr):
+    def _read_key(self) -> dict[str, Any] | None:
+        key = read_key_file(self.cfg["key_file"], self.key)
+        if key is None:
             return None
-        return {"backend": "wireguard", "name": self.name}
+        return {"file": self.cfg["key_file"], "mode": f"{key[1]:04o}", "public_key": encode_key(public_key(key[0]))}
+
+    def _read_wireguard(self, session: Session, ipr: Any) -> State:
+        key = self._read_key()
+        device = None
+        # state=key looks at the key file only: the device is neither read nor changed.
+        if self.state != "key" and ipr is not None and self._existing_devs(ipr):
+            msg = find_link(ipr, self.name)
+            index = msg["index"]
+            with session.inside(self.netns):
+                wg = open_wireguard()
+            try:
+                config = read_device(wg, self.name)
+            finally:
+                wg.close()
+            names = {p["public_key"]: p["name"] for p in self.cfg["peers"]}
+            peers = {
+                names.get(pkey, pkey): {"public_key": pkey, **entry} for pkey, entry in sorted(config["peers"].items())
+            }
+            device = {
+                "public_key": config["public_key"],
+                "port": config["port"],
+                "mtu": msg.get("IFLA_MTU"),
+                "up": bool(msg["flags"] & IFF_UP),
+                "addresses": _ipv4_addresses(ipr, index),
+                "peers": dict(sorted(peers.items())),
+                "routes": sorted(_route_dest(r) for r in _routes(ipr, index)),
+            }
+        if key is None and device is None:
+            return None
+        return {"backend": "wireguard", "name": self.name, "key": key, "device": device}
+
+    def _want_wireguard(self, current: State) -> State:
+        cfg = self.cfg
+        have_key = (current or {}).get("key")
+        if self.state == "absent":
+            key = None if cfg["remove_key"] else have_key
+            return None if key is None else {"backend": "wireguard", "name": self.name, "key": key, "device": None}
+        key = {
+            "file": cfg["key_file"],
+            "mode": f"{KEY_MODE:04o}",
+            "public_key": have_key["public_key"] if have_key else NEW_KEY,
+        }
+        if self.state == "key":
+            device = None
+        else:
+            device = {
+                "public_key": key["public_key"],
+                "port": cfg["port"],
+                "mtu": self._mtu,
+                "up": True,
+                "addresses": [f"{vtep_address(cfg['subnet'])}/32"],
+                "peers": {
+                    p["name"]: {
+                        "public_key": p["public_key"],
+                        "endpoint": f"{p['address']}:{cfg['port']}",
+                        "allowed_ips": sort_cidrs([p["subnet"], f"{p['address']}/32"]),
+                    }
+                    for p in cfg["peers"]
+                },
+                "routes": sorted(p["subnet"] for p in cfg["peers"]),
+            }
+        return {"backend": "wireguard", "name": self.name, "key": key, "device": device}
 
     # -- want -------------------------------------------------------------------------------
     def want(self, current: State) -> State:
-        if self.state == "absent" or self.backend == "wireguard":
+        if self.backend == "wireguard":
+            return self._want_wireguard(current)
+        if self.state == "absent":
             return None
         cfg = self.cfg
         own = f"{vtep_address(cfg['subnet'])}/32"
@@ -660,7 +804,7 @@ class OverlayResource(Resource):
 
     # -- apply ------------------------------------------------------------------------------
     def apply(self, session: Session, current: State, desired: State) -> None:
-        if desired is not None:
+        if self.state == "present":
             # Re-resolve strictly now that earlier resources of the run are applied.
             self._mtu = self._tunnel_mtu(session, strict=True)
             desired = self.want(current)
@@ -669,9 +813,7 @@ class OverlayResource(Resource):
         elif self.backend == "vxlan":
             self._apply_vxlan(session, current, desired)
         else:
-            ipr = session.ipr(self.netns)
-            for dev in self._existing_devs(ipr):
-                ipr.link("del", index=find_link(ipr, dev)["index"])
+            self._apply_wireguard(session, current, desired)
 
     # composed models ------------------------------------------------------------------------
     def _converge_sub(self, session: Session, resource: Resource) -> None:
@@ -918,9 +1060,98 @@ class OverlayResource(Resource):
                 spec = {"gateway": gateway, "dev": self.name, "onlink": True, "proto": "static"}
                 self._converge_sub(session, self._route(dest, **spec))
 
+    # wireguard ------------------------------------------------------------------------------
+    def _apply_wireguard(self, session: Session, current: State, desired: State) -> None:
+        have = current or {}
+        want = desired or {}
+        ipr = session.ipr(self.netns)
+        # The key file first: it is all that state=key asks, and the device needs it.
+        key_file = self.cfg["key_file"]
+        if want.get("key") is None:
+            if have.get("key") is not None:
+                remove_key_file(key_file)
+        elif have.get("key") is None:
+            write_key_file(key_file, generate_private_key())
+        elif have["key"]["mode"] != want["key"]["mode"]:
+            os.chmod(key_file, KEY_MODE)
+        device = want.get("device")
+        if self.state == "key":
+            return
+        msg = find_link(ipr, self.name) if ipr is not None and have.get("device") is not None else None
+        if device is None:
+            if msg is not None:
+                ipr.link("del", index=msg["index"])  # its peers, routes and addresses go with it
+            return
+        private = read_key_file(key_file, self.key)
+        if private is None:  # pragma: no cover - written above
+            raise NetlabError(f"{self.key}: key_file {key_file} vanished while the overlay was built")
+        own = encode_key(public_key(private[0]))
+        before = have.get("device") if msg is not None else None
+        if msg is None:
+            ipr.link("add", ifname=self.name, kind="wireguard")
+            msg = find_link(ipr, self.name)
+            ipr.link("set", index=msg["index"], ifalias=MARK)
+            before = None
+        index = msg["index"]
+        if msg.get("IFLA_MTU") != device["mtu"]:
+            ipr.link("set", index=index, mtu=device["mtu"])
+        self._set_addresses(ipr, index, device["addresses"])
+        with session.inside(self.netns):
+            wg = open_wireguard()
+        try:
+            settings: dict[str, Any] = {}
+            if (before or {}).get("public_key") != own:
+                settings["private_key"] = encode_key(private[0])  # to the kernel only, never returned
+            if (before or {}).get("port") != device["port"]:
+                settings["listen_port"] = device["port"]
+            if settings:
+                set_device(wg, self.name, **settings)
+            old_peers = {p["public_key"]: p for p in (before or {}).get("peers", {}).values()}
+            new_peers = {p["public_key"]: p for p in device["peers"].values()}
+            for pkey in sorted(set(old_peers) - set(new_peers)):
+                set_device(wg, self.name, peer={"public_key": pkey, "remove": True})
+            for pkey, peer in new_peers.items():
+                old = old_peers.get(pkey)
+                if old is not None and (old["endpoint"], old["allowed_ips"]) == (peer["endpoint"], peer["allowed_ips"]):
+                    continue
+                address, port = peer["endpoint"].rsplit(":", 1)
+                spec = {
+                    "public_key": pkey,
+                    "endpoint_addr": address,
+                    "endpoint_port": int(port),
+                    "allowed_ips": peer["allowed_ips"],
+                    "replace_allowed_ips": True,
+                }
+                set_device(wg, self.name, peer=spec)
+        finally:
+            wg.close()
+        ipr.link("set", index=index, state="up")
+        for route in _routes(ipr, index):
+            if _route_dest(route) not in device["routes"]:
+                self._converge_sub(session, self._route(_route_dest(route), state="absent"))
+        for dest in device["routes"]:
+            self._converge_sub(session, self._route(dest, dev=self.name, scope="link", proto="static"))
+
+    def _current_public_key(self) -> str | None:
+        """The key file's public key now (None when there is none: check mode before the key is made)."""
+        try:
+            key = read_key_file(self.cfg["key_file"], self.key)
+        except NetlabError:
+            return None
+        return encode_key(public_key(key[0])) if key else None
+
     # -- result -----------------------------------------------------------------------------
     def result(self, after: State) -> dict[str, Any]:
         out: dict[str, Any] = {"overlay": after or {}}
+        if self.backend == "wireguard":
+            out["key_file"] = self.cfg["key_file"]
+            out["public_key"] = self._current_public_key()
+            if after and out["public_key"]:  # the run made the key: its public key replaces the placeholder
+                after = dict(after)
+                for part in ("key", "device"):
+                    if after.get(part) and after[part].get("public_key") == NEW_KEY:
+                        after[part] = dict(after[part], public_key=out["public_key"])
+                out["overlay"] = after
         if self.backend == "udp" and after:
             pids = {}
             for dev in after["tunnels"]:

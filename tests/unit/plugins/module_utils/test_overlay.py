@@ -8,6 +8,9 @@ tests/integration/targets/overlay_module.
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from ansible_collections.cnfs.netlab.plugins.module_utils import _overlay
@@ -21,6 +24,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import (
     vtep_address,
     vtep_mac,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._wireguard import encode_key, public_key, write_key_file
 
 PEERS = [
     {"name": "node1", "address": "10.0.0.1", "subnet": "172.16.1.0/24"},
@@ -75,7 +79,7 @@ def test_defaults_per_backend():
     assert (udp["backend"], udp["name"], udp["port"], udp["mtu"]) == ("udp", "tun", 9000, None)
     vx = normalise(spec(backend="vxlan"))
     assert (vx["name"], vx["port"], vx["vni"]) == ("vxlan0", 4789, 1)
-    assert normalise(spec(backend="wireguard"))["name"] == "wg0"
+    assert normalise(spec(backend="wireguard", peers=[]))["name"] == "wg0"
 
 
 def test_own_entry_is_skipped_and_peers_sorted():
@@ -211,13 +215,243 @@ def test_check_reports_missing_socat(monkeypatch):
     assert "apt-get install socat" in str(err.value)
 
 
-def test_check_wireguard_fails_clearly_whatever_the_kernel():
-    res = OverlayResource(spec(backend="wireguard"))
+@pytest.mark.parametrize("state", ["present", "key"])
+def test_check_wireguard_without_kernel_support_fails_clearly(monkeypatch, tmp_path, state):
+    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: False)
+    key_file = tmp_path / "wg0.key"
+    res = OverlayResource(wg_spec(state=state, key_file=str(key_file)))
     with Session() as session, pytest.raises(NetlabError) as err:
         res.check(session)
     text = str(err.value)
-    if _overlay.wireguard_supported():
-        assert "not implemented in this release" in text
-    else:
-        assert "has no WireGuard support" in text
-        assert "CONFIG_WIREGUARD" in text
+    assert text.startswith("overlay wireguard wg0: the kernel of node ")
+    assert "has no WireGuard support" in text and "CONFIG_WIREGUARD" in text
+    assert not key_file.exists()  # no key is made on a node that cannot use it
+
+
+def test_check_wireguard_on_this_kernel_matches_its_support(tmp_path):
+    """The real probe: this machine's kernel has no WireGuard; the Vagrant VMs' kernel has it."""
+    res = OverlayResource(wg_spec(state="key", key_file=str(tmp_path / "wg0.key")))
+    with Session() as session:
+        if _overlay.wireguard_supported():
+            res.check(session)
+        else:
+            with pytest.raises(NetlabError, match="has no WireGuard support"):
+                res.check(session)
+    assert not (tmp_path / "wg0.key").exists()
+
+
+def test_check_wireguard_absent_needs_no_kernel_support(monkeypatch):
+    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: False)
+    with Session() as session:
+        OverlayResource({"backend": "wireguard", "state": "absent"}).check(session)
+
+
+def test_check_wireguard_refuses_a_peer_with_this_nodes_own_key(monkeypatch, tmp_path):
+    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: True)
+    key_file = str(tmp_path / "wg0.key")
+    write_key_file(key_file, b"\x01" * 32)
+    own = encode_key(public_key(b"\x01" * 32))
+    peers = [dict(WG_PEERS[0]), dict(WG_PEERS[1], public_key=own), WG_PEERS[2]]
+    res = OverlayResource(wg_spec(key_file=key_file, peers=peers))
+    with Session() as session, pytest.raises(NetlabError) as err:
+        res.check(session)
+    assert f"peer 'node2' has this node's own public key {own}" in str(err.value)
+    assert "need a key_file of their own" in str(err.value)
+
+
+def test_check_wireguard_refuses_a_key_file_without_a_key(monkeypatch, tmp_path):
+    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: True)
+    key_file = tmp_path / "wg0.key"
+    key_file.write_text("garbage\n")
+    with Session() as session, pytest.raises(NetlabError) as err:
+        OverlayResource(wg_spec(state="key", key_file=str(key_file))).check(session)
+    assert f"key_file {key_file} does not hold a WireGuard private key" in str(err.value)
+    assert key_file.read_text() == "garbage\n"
+
+
+# ------------------------------------------------------------------------------ wireguard
+KEYS = [encode_key(public_key(bytes([n]) * 32)) for n in (1, 2, 3)]
+WG_PEERS = [dict(p, public_key=k) for p, k in zip(PEERS, KEYS, strict=True)]
+
+
+def wg_spec(**kw):
+    return spec(**{"backend": "wireguard", "peers": WG_PEERS, **kw})
+
+
+def test_wireguard_defaults():
+    cfg = normalise(wg_spec())
+    assert (cfg["name"], cfg["port"], cfg["key_file"]) == ("wg0", 51820, "/etc/cnfs-netlab/wireguard/wg0.key")
+    assert [p["public_key"] for p in cfg["peers"]] == KEYS[1:]
+    assert normalise(wg_spec(netns="node1", name="wg1"))["key_file"] == "/etc/cnfs-netlab/wireguard/node1/wg1.key"
+    assert normalise(wg_spec(key_file="/run/cnfs-netlab/wireguard/wg0.key"))["key_file"] == (
+        "/run/cnfs-netlab/wireguard/wg0.key"
+    )
+
+
+def test_wireguard_own_entry_needs_no_key_and_keys_are_normalised():
+    peers = [PEERS[0], dict(PEERS[1], public_key=f" {KEYS[1]}\n"), WG_PEERS[2]]
+    assert [p["public_key"] for p in normalise(wg_spec(peers=peers))["peers"]] == KEYS[1:]
+
+
+def test_state_key_needs_no_local_subnet_or_peers():
+    cfg = normalise({"backend": "wireguard", "state": "key"})
+    assert (cfg["state"], cfg["local"], cfg["peers"]) == ("key", None, [])
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"peers": PEERS}, "peer 'node2' has no public_key: the wireguard backend needs every peer's public key"),
+        (
+            {"peers": [dict(WG_PEERS[1], public_key="abc")]},
+            "peer 'node2': public_key 'abc' is not a WireGuard key",
+        ),
+        (
+            {"peers": [WG_PEERS[1], dict(WG_PEERS[2], public_key=KEYS[1])]},
+            f"peer 'node3': public_key {KEYS[1]} is also the key of peer 'node2'",
+        ),
+        ({"key_file": "wg0.key"}, "key_file 'wg0.key' is not a clean absolute path"),
+        ({"key_file": "/etc/../wg0.key"}, "is not a clean absolute path"),
+        ({"remove_key": True}, "remove_key applies to state absent only"),
+        ({"state": "maybe"}, "state 'maybe' is unknown: use present, absent or key"),
+    ],
+)
+def test_wireguard_bad_input_is_named(kw, message):
+    with pytest.raises(NetlabError) as err:
+        normalise(wg_spec(**kw))
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"peers": WG_PEERS}, "public_key applies to backend wireguard only"),
+        ({"state": "key"}, "state key applies to backend wireguard only"),
+        ({"key_file": "/etc/k"}, "key_file and remove_key apply to backend wireguard only"),
+        ({"state": "absent", "remove_key": True}, "key_file and remove_key apply to backend wireguard only"),
+    ],
+)
+def test_wireguard_options_on_other_backends_are_refused(kw, message):
+    with pytest.raises(NetlabError) as err:
+        normalise(spec(**kw))
+    assert message in str(err.value)
+
+
+def test_argument_spec_fills_public_key_with_none_for_other_backends():
+    peers = [dict(p, public_key=None) for p in PEERS]
+    assert normalise(spec(backend="vxlan", peers=peers))["peers"][0] == PEERS[1]
+
+
+def test_want_wireguard_device_peers_and_routes():
+    res = OverlayResource(wg_spec(netns="node1"))
+    res._mtu = 1440
+    want = res.want(None)
+    assert want["key"] == {
+        "file": "/etc/cnfs-netlab/wireguard/node1/wg0.key",
+        "mode": "0600",
+        "public_key": _overlay.NEW_KEY,
+    }
+    assert want["device"] == {
+        "public_key": _overlay.NEW_KEY,
+        "port": 51820,
+        "mtu": 1440,
+        "up": True,
+        "addresses": ["172.16.1.0/32"],
+        "peers": {
+            "node2": {
+                "public_key": KEYS[1],
+                "endpoint": "10.0.0.2:51820",
+                "allowed_ips": ["10.0.0.2/32", "172.16.2.0/24"],
+            },
+            "node3": {
+                "public_key": KEYS[2],
+                "endpoint": "10.0.0.3:51820",
+                "allowed_ips": ["10.0.0.3/32", "172.16.3.0/24"],
+            },
+        },
+        "routes": ["172.16.2.0/24", "172.16.3.0/24"],
+    }
+
+
+def test_want_wireguard_keeps_an_existing_key_and_fixes_its_mode():
+    res = OverlayResource(wg_spec())
+    res._mtu = 1440
+    current = {"key": {"file": "/etc/cnfs-netlab/wireguard/wg0.key", "mode": "0644", "public_key": KEYS[0]}}
+    want = res.want(current)
+    assert want["key"] == {"file": "/etc/cnfs-netlab/wireguard/wg0.key", "mode": "0600", "public_key": KEYS[0]}
+    assert want["device"]["public_key"] == KEYS[0]
+
+
+def test_want_wireguard_key_state_leaves_the_device_out():
+    res = OverlayResource({"backend": "wireguard", "state": "key"})
+    assert res.want(None)["device"] is None
+    assert res.want(None)["key"]["public_key"] == _overlay.NEW_KEY
+
+
+def test_want_wireguard_absent_keeps_the_key_unless_told():
+    key = {"file": "/etc/cnfs-netlab/wireguard/wg0.key", "mode": "0600", "public_key": KEYS[0]}
+    current = {"backend": "wireguard", "name": "wg0", "key": key, "device": {"public_key": KEYS[0]}}
+    kept = OverlayResource({"backend": "wireguard", "state": "absent"}).want(current)
+    assert kept == {"backend": "wireguard", "name": "wg0", "key": key, "device": None}
+    assert OverlayResource({"backend": "wireguard", "state": "absent", "remove_key": True}).want(current) is None
+    assert OverlayResource({"backend": "wireguard", "state": "absent"}).want(None) is None
+
+
+def test_wireguard_state_never_holds_a_private_key(tmp_path, monkeypatch):
+    """read() of a node with a key file and no device: the state carries the public key only."""
+    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: True)
+    key_file = str(tmp_path / "wg0.key")
+    private = b"\x05" * 32
+    write_key_file(key_file, private)
+    res = OverlayResource({"backend": "wireguard", "state": "key", "key_file": key_file})
+    with Session() as session:
+        res.check(session)
+        state = res.read(session)
+        assert state == {
+            "backend": "wireguard",
+            "name": "wg0",
+            "key": {"file": key_file, "mode": "0600", "public_key": encode_key(public_key(private))},
+            "device": None,
+        }
+        assert encode_key(private) not in repr(state)
+        result = res.result(state)
+    assert result["public_key"] == encode_key(public_key(private))
+    assert encode_key(private) not in repr(result)
+
+
+def test_state_key_makes_the_key_once(tmp_path, monkeypatch):
+    """converge() with state=key: check mode makes nothing; the real run makes the key; the next changes nothing."""
+    from ansible_collections.cnfs.netlab.plugins.module_utils._resource import converge
+
+    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: True)
+    key_file = tmp_path / "keys" / "wg0.key"
+    spec_ = {"backend": "wireguard", "state": "key", "key_file": str(key_file)}
+    with Session() as session:
+        res = OverlayResource(spec_)
+        out = converge(session, [res], check_mode=True)
+        assert out["changed"] and not key_file.exists()
+        assert res.result(out["states"][0][1])["public_key"] is None
+        res = OverlayResource(spec_)
+        out = converge(session, [res], check_mode=False)
+        assert out["changed"] and key_file.exists()
+        made = res.result(out["states"][0][1])
+        assert made["public_key"] == made["overlay"]["key"]["public_key"] != _overlay.NEW_KEY
+        out = converge(session, [OverlayResource(spec_)], check_mode=False)
+        assert not out["changed"]
+        os.chmod(key_file, 0o640)
+        out = converge(session, [OverlayResource(spec_)], check_mode=False)
+        assert out["changed"] and out["diff"]["before"]["overlay wireguard wg0"]["key"]["mode"] == "0640"
+        assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+        res = OverlayResource(spec_)
+        assert (
+            res.result(converge(session, [res], check_mode=False)["states"][0][1])["public_key"] == made["public_key"]
+        )
+        # absent without remove_key keeps the key; with it, the key goes
+        absent = {"backend": "wireguard", "state": "absent", "key_file": str(key_file)}
+        assert not converge(session, [OverlayResource(absent)], check_mode=False)["changed"]
+        assert key_file.exists()
+        out = converge(session, [OverlayResource(dict(absent, remove_key=True))], check_mode=True)
+        assert out["changed"] and key_file.exists()
+        out = converge(session, [OverlayResource(dict(absent, remove_key=True))], check_mode=False)
+        assert out["changed"] and not key_file.exists()
+        assert not converge(session, [OverlayResource(dict(absent, remove_key=True))], check_mode=False)["changed"]
