@@ -143,3 +143,18 @@ def run_module(module: Any, resources: list[Resource], single: bool = True) -> N
     else:
         result["diff"] = outcome["diff"]
     module.exit_json(**result)
+
+
+def run_resource_module(spec: dict[str, Any], resource_class: type[Resource]) -> None:
+    """The whole ``main()`` of a small module: one resource built from the module's parameters.
+
+    ``spec`` is the argument spec shared with the node module's items (module_utils/_args.py).
+    """
+    from ansible.module_utils.basic import AnsibleModule
+
+    module = AnsibleModule(**spec, supports_check_mode=True)
+    try:
+        resource = resource_class(dict(module.params))
+    except NetlabError as exc:
+        module.fail_json(msg=str(exc))
+    run_module(module, [resource])

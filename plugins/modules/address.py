@@ -102,22 +102,14 @@ address:
   sample: {netns: con, dev: veth1, addresses: [172.16.0.2/24, "fd00:16::2/64", "fe80::4c1e:aff:fe3b:1/64"]}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.cnfs.netlab.plugins.module_utils._address import AddressResource
 from ansible_collections.cnfs.netlab.plugins.module_utils._args import ADDRESS_SPEC
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
-from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
+from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_resource_module
 
 
 def main() -> None:
-    # The argument spec is shared with the node module (module_utils/_args.py).
-    module = AnsibleModule(**ADDRESS_SPEC, supports_check_mode=True)
-    try:
-        resource = AddressResource(dict(module.params))
-    except NetlabError as exc:
-        module.fail_json(msg=str(exc))
-    run_module(module, [resource])
+    # The argument spec is shared with the node module's items (module_utils/_args.py).
+    run_resource_module(ADDRESS_SPEC, AddressResource)
 
 
 if __name__ == "__main__":

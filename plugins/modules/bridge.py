@@ -110,22 +110,14 @@ bridge:
     ports: [veth0, veth1]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.cnfs.netlab.plugins.module_utils._args import BRIDGE_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._link import BridgeResource
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
-from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
+from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_resource_module
 
 
 def main() -> None:
-    # The argument spec is shared with the node module's `bridges` items (module_utils/_args.py).
-    module = AnsibleModule(**BRIDGE_SPEC, supports_check_mode=True)
-    try:
-        resource = BridgeResource(dict(module.params))
-    except NetlabError as exc:
-        module.fail_json(msg=str(exc))
-    run_module(module, [resource])
+    # The argument spec is shared with the node module's items (module_utils/_args.py).
+    run_resource_module(BRIDGE_SPEC, BridgeResource)
 
 
 if __name__ == "__main__":

@@ -89,22 +89,14 @@ link:
     master: ""
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.cnfs.netlab.plugins.module_utils._args import LINK_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._link import LinkResource
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
-from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
+from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_resource_module
 
 
 def main() -> None:
-    # The argument spec is shared with the node module's `links` items (module_utils/_args.py).
-    module = AnsibleModule(**LINK_SPEC, supports_check_mode=True)
-    try:
-        resource = LinkResource(dict(module.params))
-    except NetlabError as exc:
-        module.fail_json(msg=str(exc))
-    run_module(module, [resource])
+    # The argument spec is shared with the node module's items (module_utils/_args.py).
+    run_resource_module(LINK_SPEC, LinkResource)
 
 
 if __name__ == "__main__":

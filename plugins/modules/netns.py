@@ -62,26 +62,14 @@ netns:
   sample: {name: con, loopback: up}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._args import NETNS_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._netns import NetnsResource
-from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
+from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_resource_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "name": {"type": "str", "required": True},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        },
-        supports_check_mode=True,
-    )
-    try:
-        resource = NetnsResource(dict(module.params))
-    except NetlabError as exc:
-        module.fail_json(msg=str(exc))
-    run_module(module, [resource])
+    # The argument spec is shared with the node module's items (module_utils/_args.py).
+    run_resource_module(NETNS_SPEC, NetnsResource)
 
 
 if __name__ == "__main__":

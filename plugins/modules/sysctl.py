@@ -109,22 +109,14 @@ original:
   sample: "0"
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.cnfs.netlab.plugins.module_utils._args import SYSCTL_SPEC
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
-from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
+from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_resource_module
 from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import SysctlResource
 
 
 def main() -> None:
-    # The argument spec is shared with the node module (module_utils/_args.py).
-    module = AnsibleModule(**SYSCTL_SPEC, supports_check_mode=True)
-    try:
-        resource = SysctlResource(dict(module.params))
-    except NetlabError as exc:
-        module.fail_json(msg=str(exc))
-    run_module(module, [resource])
+    # The argument spec is shared with the node module's items (module_utils/_args.py).
+    run_resource_module(SYSCTL_SPEC, SysctlResource)
 
 
 if __name__ == "__main__":

@@ -127,22 +127,14 @@ veth:
     bridge: ""
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.cnfs.netlab.plugins.module_utils._args import VETH_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._link import VethResource
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
-from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
+from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_resource_module
 
 
 def main() -> None:
-    # The argument spec is shared with the node module's `veths` items (module_utils/_args.py).
-    module = AnsibleModule(**VETH_SPEC, supports_check_mode=True)
-    try:
-        resource = VethResource(dict(module.params))
-    except NetlabError as exc:
-        module.fail_json(msg=str(exc))
-    run_module(module, [resource])
+    # The argument spec is shared with the node module's items (module_utils/_args.py).
+    run_resource_module(VETH_SPEC, VethResource)
 
 
 if __name__ == "__main__":
