@@ -778,6 +778,13 @@ def _forks() -> str:
 
 
 # ======================================================================================= report
+def short_task(name: str) -> str:
+    """``cnfs.netlab.overlay : Plan the overlay to ...`` -> ``overlay: Plan the overlay to ...`` (at most 60 chars)."""
+    name = re.sub(r"^cnfs\.netlab\.(\w+) : ", r"\1: ", name)
+    name = re.sub(r"Validating arguments against arg spec '(\w+)'.*", r"validate the role's arguments (\1)", name)
+    return name if len(name) <= 60 else name[:57] + "..."
+
+
 def round_ratio(values: list[float], base: list[float]) -> float:
     """Median of the ratios of measurements taken in the same round (next to each other in time)."""
     return med([v / b for v, b in zip(values, base, strict=False) if b]) if base else math.nan
@@ -993,7 +1000,7 @@ class Report:
             f"| floor (benchmarks/floor.yml) | {spread(walls(conv, 'floor'))} | 1.00 | | | {fmt(floor_cpu)} | 1.00 | "
             "- | "
             f"{mib(max((r['peak_pss_kib'] for r in fl), default=0))} / "
-            f"{mib(max((r['peak_rss_kib'] for r in fl), default=0))} | "
+            f"{mib(max((r.get('peak_rss_kib', 0) for r in fl), default=0))} | "
             f"{mib(max((r['maxrss_kib'] for r in fl), default=0))} |",
         ]
         names = [key[: -len(" cold")] for key in conv if key.endswith(" cold")]
@@ -1013,7 +1020,7 @@ class Report:
                 f"| {label} | {spread(cold)} | {fmt(med(cold) / floor)} | {spread(warm)} | {fmt(med(warm) / floor)} | "
                 f"{fmt(ccpu)} / {fmt(wcpu)} | {fmt(ccpu / floor_cpu)} / {fmt(wcpu / floor_cpu)} | "
                 f"{changed} | {mib(max(r['peak_pss_kib'] for r in runs))} / "
-                f"{mib(max(r['peak_rss_kib'] for r in runs))} | "
+                f"{mib(max(r.get('peak_rss_kib', 0) for r in runs))} | "
                 f"{mib(max(r['maxrss_kib'] for r in runs))} |"
             )
         return lines
@@ -1025,16 +1032,18 @@ class Report:
             if not run or run["profile"].get("startup") is None:
                 continue
             p = run["profile"]
-            tasks = [t for t in p["tasks"] if t["time"] >= 0.05]
+            # The 8 longest tasks (at least 0.05 s) in playbook order; the others summed.
+            longest = sorted((t for t in p["tasks"] if t["time"] >= 0.05), key=lambda t: -t["time"])[:8]
+            tasks = [t for t in p["tasks"] if any(t is x for x in longest)]
             cells = []
             for t in tasks:
                 host = ""
                 if t["host_median"] is not None and t["hosts"]:
                     host = f" ({t['host_median']:.2f} / {t['host_max']:.2f})"
-                cells.append(f"{t['name']}: {t['time']:.2f}{host}")
-            small = sum(t["time"] for t in p["tasks"] if t["time"] < 0.05)
-            if small:
-                cells.append(f"{len(p['tasks']) - len(tasks)} more tasks: {small:.2f}")
+                cells.append(f"{short_task(t['name'])}: {t['time']:.2f}{host}")
+            rest = [t for t in p["tasks"] if not any(t is x for x in tasks)]
+            if rest:
+                cells.append(f"{len(rest)} more tasks: {sum(t['time'] for t in rest):.2f}")
             lines.append(f"| {key} | {run['wall']:.2f} | {p['startup']:.2f} | {'<br>'.join(cells)} | {p['exit']:.2f} |")
         return lines
 
@@ -1060,7 +1069,7 @@ class Report:
                 f"{fmt(med(cpus(scale, f'{key} cold')))} / {fmt(med(cpus(scale, f'{key} warm')))} | "
                 f"{fmt(sc)} / {fmt(sw)} | "
                 f"{fmt(med(cold) / sc, 1)} | {mib(max(r['peak_pss_kib'] for r in runs))} / "
-                f"{mib(max(r['peak_rss_kib'] for r in runs))} | "
+                f"{mib(max(r.get('peak_rss_kib', 0) for r in runs))} | "
                 f"{mib(max(r['maxrss_kib'] for r in runs))} | {fmt(med(walls(scale, f'{key} lab down')))} | "
                 f"{'yes' if clean else 'NO' if clean is not None else '-'} |"
             )
@@ -1152,7 +1161,7 @@ class Report:
                 "",
                 "Where the time goes (the median run of each; from the `cnfs_bench_profile` callback in",
                 "`benchmarks/callback_plugins`: *startup* is fork to playbook start, *end* is the last task's",
-                "end to exit; tasks shorter than 0.05 s are summed):",
+                "end to exit; per task the 8 longest, the others summed):",
                 "",
                 *self.profile_table(
                     "converge",
