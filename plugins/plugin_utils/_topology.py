@@ -82,10 +82,11 @@ def build(infos: dict[str, Any], underlay: dict[str, str] | None = None) -> Topo
                 if link.get("master"):
                     topo.edges.append((iid, _iface_id(host, ns, link["master"]), "port", ""))
             lines = []
+            # netlink_info leaves out what the kernel made by itself (connected routes): what is left
+            # was configured, like the routes to other nodes' subnets (via a gateway or straight into a tunnel).
             for route in facts.get("routes") or []:
-                if route.get("dest") == "default" or route.get("gateway") or route.get("onlink"):
-                    via = f" via {route['gateway']}" if route.get("gateway") else ""
-                    lines.append(f"{route['dest']}{via} dev {route.get('dev')}")
+                via = f" via {route['gateway']}" if route.get("gateway") else ""
+                lines.append(f"{route['dest']}{via} dev {route.get('dev')}")
             if lines:
                 topo.routes[(host, ns)] = sorted(lines)
     # The underlay: the device that holds each node's underlay address joins the switch.

@@ -87,3 +87,15 @@ def test_graphviz_accepts_the_source(tmp_path):
     subprocess.run(["dot", "-Tpng", "-o", str(png), str(src)], check=True)
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_a_route_straight_into_a_tunnel_joins_the_tunnels():
+    """The udp backend routes a peer's subnet into its tun without a gateway."""
+    infos = copy.deepcopy(FIXTURE["infos"])
+    for host, peer_subnet in (("node1", "172.16.1.0/24"), ("node2", "172.16.0.0/24")):
+        for route in infos[host]["namespaces"][""]["routes"]:
+            if route["dest"] == peer_subnet:
+                route.update(gateway=None, onlink=False)
+    topo = build(infos, FIXTURE["underlay"])
+    assert "172.16.1.0/24 dev vxlan0" in topo.routes[("node1", "")]
+    assert len([e for e in topo.edges if e[2] == "overlay"]) == 1
