@@ -15,6 +15,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,11 +75,14 @@ def snapshot(lab: Lab) -> dict[str, Any]:
             (link["ifname"], f"{a['local']}/{a['prefixlen']}")
             for link in lab.node_json(node, ["ip", "-j", "addr", "show"])
             for a in link.get("addr_info", [])
+            # IPv6 link-local addresses come and go with the kernel's DAD on a fresh node, not with a stage
+            if not (a.get("family") == "inet6" and a.get("scope") == "link")
         )
         routes = sorted(
             json.dumps({k: v for k, v in route.items() if k not in ("expires", "cacheinfo")}, sort_keys=True)
             for family in ("-4", "-6")
             for route in lab.node_json(node, ["ip", family, "-j", "route", "show", "table", "all"])
+            if not (family == "-6" and route.get("protocol") == "kernel" and route.get("dev") == "eth1")
         )
         namespaces = netns_names(lab, node)
         sysctls = {key: lab.node_run(node, ["cat", f"/proc/sys/{key}"]).stdout.strip() for key in SYSCTLS}
@@ -89,6 +95,17 @@ def snapshot(lab: Lab) -> dict[str, Any]:
             "processes": node_processes(lab, node),
         }
     return state
+
+
+def assert_same(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Every node as it was, naming what differs."""
+    diff = {
+        f"{node} {key}": {"before": before[node][key], "after": after[node][key]}
+        for node in before
+        for key in before[node]
+        if before[node][key] != after[node][key]
+    }
+    assert not diff, json.dumps(diff, indent=1, default=str)
 
 
 def node_processes(lab: Lab, node: str) -> list[str]:
@@ -223,7 +240,7 @@ def cycle(lab: Lab, stage: str, **variables: Any) -> None:
     finally:
         down = lab.playbook("playbooks/teardown.yml")
     run_ok(down)
-    assert snapshot(lab) == before
+    assert_same(before, snapshot(lab))
     assert_no_change(lab, lab.playbook("playbooks/teardown.yml"))
 
 
@@ -277,12 +294,67 @@ def test_verify_fails_when_a_route_is_deleted(lab2: Lab) -> None:
         run_ok(lab2.playbook("playbooks/teardown.yml"))
 
 
+def start_server(lab: Lab, node: str, con: str, port: int) -> subprocess.Popen:
+    """The talk's `python3 -m http.server` in a container of a node; the caller stops it by its pid."""
+    f = lab.files(node)
+    argv = ["nsenter", f"--net={f['net']}", f"--mount={f['mnt']}", "--", "ip", "netns", "exec", con]
+    proc = subprocess.Popen(
+        [*argv, sys.executable, "-m", "http.server", str(port), "--bind", "0.0.0.0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd="/tmp",
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        listening = lab.node_run(node, ["ip", "netns", "exec", con, "ss", "-ltnH", f"sport = :{port}"], check=False)
+        if listening.stdout.strip():
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"http.server did not listen in {node} {con}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def test_verify_tcp_checks(lab2: Lab) -> None:
+    """verify_tcp_port adds a TCP connect to every container checked; a stopped server makes verify fail."""
+    servers: dict[tuple[str, str], subprocess.Popen] = {}
+    try:
+        run_ok(lab2.playbook("playbooks/single_node.yml"))
+        for node in lab2.nodes:
+            for con in ("con1", "con2"):
+                servers[node, con] = start_server(lab2, node, con, 8000)
+        tcp = extra(verify_tcp_port=8000)
+        good = run_ok(lab2.playbook("playbooks/verify.yml", *tcp))
+        # single_node, 2 nodes x 2 containers: 20 echo checks + one TCP check per container target (8)
+        assert verify_total(good) == (28, 28, 0), good.output
+        assert re.search(r"PASSED +node1 con1 +-> +node1 con2 tcp/8000 +172\.16\.0\.3", good.output), good.output
+        stop(servers["node1", "con2"])
+        bad = lab2.playbook("playbooks/verify.yml", *tcp)
+        assert bad.rc != 0
+        assert verify_total(bad) == (28, 26, 2), bad.output
+        assert re.search(r"FAILED +node1 con1 +-> +node1 con2 tcp/8000 +172\.16\.0\.3 +.*ECONNREFUSED", bad.output)
+        assert re.search(r"FAILED +node1 +-> +node1 con2 tcp/8000 ", bad.output), bad.output
+    finally:
+        for proc in servers.values():
+            stop(proc)
+        run_ok(lab2.playbook("playbooks/teardown.yml"))
+
+
 def test_wireguard_backend_fails_clearly_and_changes_nothing(lab2: Lab) -> None:
     before = snapshot(lab2)
     run = lab2.playbook("playbooks/overlay.yml", *extra(overlay_backend="wireguard"))
     assert run.rc != 0
     assert "wireguard" in run.output.lower() and "FAILED!" in run.output
-    assert snapshot(lab2) == before
+    assert_same(before, snapshot(lab2))
 
 
 def test_verify_without_a_stage_says_what_to_do(lab2: Lab) -> None:
