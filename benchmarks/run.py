@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) cnfs.netlab contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Converge-speed and data-plane benchmarks of cnfs.netlab on the built-in lab (``make bench``).
@@ -448,7 +447,7 @@ class Bench:
         lab_ctl("reset", lab)
         for rep in range(self.args.reps):
             log(f"converge: repetition {rep + 1}/{self.args.reps}")
-            for _ in range(2):
+            for _floor in range(2):
                 self.record("converge", "floor", self.ansible.playbook("floor", lab, "benchmarks/floor.yml"))
             plays = stages + (naive if rep < self.args.naive_reps else [])
             for key, playbook, extra in plays:
@@ -515,7 +514,9 @@ class Bench:
 
     # ------------------------------------------------------------------ 3. data plane
     def _snmp(self, lab: Lab, node: str) -> dict[str, int]:
-        out = subprocess.run([*lab.node_argv(node), "cat", "/proc/net/snmp"], capture_output=True, text=True)
+        out = subprocess.run(
+            [*lab.node_argv(node), "cat", "/proc/net/snmp"], capture_output=True, text=True, check=False
+        )
         lines = [line.split() for line in out.stdout.splitlines() if line.startswith("Ip:")]
         if len(lines) < 2:
             return {}
@@ -541,8 +542,7 @@ class Bench:
                  "-J"],
                 capture_output=True,
                 text=True,
-                timeout=seconds + 30,
-            )  # fmt: skip
+                timeout=seconds + 30, check=False)  # fmt: skip
             data = json.loads(out.stdout) if out.stdout.strip().startswith("{") else {}
             if out.returncode == 0 and "sum_received" in data.get("end", {}):
                 path.gbps.append(data["end"]["sum_received"]["bits_per_second"] / 1e9)
@@ -561,6 +561,7 @@ class Bench:
             [*path.client, "ping", "-n", "-c", str(count), "-i", "0.02", "-W", "1", path.address],
             capture_output=True,
             text=True,
+            check=False,
         )
         path.sent += count
         path.rtts += [float(x) for x in re.findall(r"time=([0-9.]+) ms", out.stdout)]
@@ -570,12 +571,13 @@ class Bench:
             [*path.client, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-M", "do", "-s", str(path.mtu - 28),
              path.address],
             capture_output=True,
-            text=True,
-        )  # fmt: skip
+            text=True, check=False)  # fmt: skip
         return full.returncode == 0
 
     def _mtu(self, argv: list[str], dev: str) -> int:
-        out = subprocess.run([*argv, "ip", "-j", "link", "show", "dev", dev], capture_output=True, text=True)
+        out = subprocess.run(
+            [*argv, "ip", "-j", "link", "show", "dev", dev], capture_output=True, text=True, check=False
+        )
         try:
             return int(json.loads(out.stdout)[0]["mtu"])
         except (ValueError, IndexError, KeyError):
@@ -653,7 +655,7 @@ class Bench:
                 for path in [p for p in (paths if run % 2 == 0 else paths[::-1]) if not p.failed]:
                     self.attempt(f"dataplane {path.key}: iperf3", functools.partial(self._iperf_once, path), retries=0)
                     path.failed = len(path.gbps) < run + 1
-            for _ in range(1 if self.args.smoke else 3):
+            for _round in range(1 if self.args.smoke else 3):
                 for path in [p for p in paths if not p.failed]:
                     self._ping_once(path)
             for path in [p for p in paths if not p.failed]:
@@ -1345,7 +1347,9 @@ def _uniq(values: list[Any]) -> str:
 
 # ======================================================================================= main
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n", maxsplit=1)[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     p.add_argument("--smoke", action="store_true", help="a few seconds: 2 nodes, 1 repetition, a subset, no plots")
     p.add_argument("--sections", default="converge,scale,dataplane", help="comma-separated subset to run")
     p.add_argument("--reps", type=int, default=3, help="repetitions of each converge measurement")
