@@ -29,7 +29,7 @@ import subprocess
 import sys
 from typing import Any
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.realpath(__file__))  # also when linked into molecule's inventory
 REPO = os.path.dirname(os.path.dirname(HERE))
 VAGRANT_DIR = os.environ.get("VAGRANT_CWD") or os.path.join(REPO, "vagrant")
 PYTHON = os.environ.get("CNFS_VAGRANT_PYTHON", "/opt/cnfs-netlab/venv/bin/python")
