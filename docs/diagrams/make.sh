@@ -15,6 +15,6 @@ for stage in network_namespace single_node multi_node overlay; do
   ansible-playbook -i "$inv" playbooks/verify.yml | grep -E 'TOTAL' || true
   ansible-playbook -i "$inv" playbooks/diagram.yml -e "diagram_dir=$PWD/docs/diagrams/$stage" \
     -e "{\"diagram_formats\": [\"png\", \"mermaid\"]}" -e "diagram_title='stage $stage, 2 nodes, as it really is'" >/dev/null
-  rm -f "docs/diagrams/$stage/lab.mmd"
+  rm -f "docs/diagrams/$stage/lab.mmd" "docs/diagrams/$stage/lab.dot"
   ansible-playbook -i "$inv" playbooks/teardown.yml >/dev/null
 done
