@@ -6,7 +6,8 @@
 #                          on, strict reverse-path filtering like a hardened host) and a container namespace
 #                          PREFIX-ci (eth0 172.16.i.2/24, default route via 172.16.i.1).
 #   lab.sh down PREFIX     stop the socat processes recorded under /run/cnfs-netlab/overlay/PREFIX-* (by pid),
-#                          drop their sysctl journal entries, delete every namespace called PREFIX-*.
+#                          drop their sysctl journal entries, delete the WireGuard keys of PREFIX-* nodes and
+#                          every namespace called PREFIX-*.
 #
 # Nothing is done in the caller's own network namespace.
 set -euo pipefail
@@ -22,6 +23,8 @@ if [ "$action" = down ]; then
     fi
   done
   rm -rf /run/cnfs-netlab/overlay/"$prefix"-*
+  # WireGuard keys of the test's nodes (the module's default key_file with netns: .../wireguard/<netns>/).
+  rm -rf /etc/cnfs-netlab/wireguard/"$prefix"-*
   journal=/run/cnfs-netlab/sysctl-journal.json
   if [ -s "$journal" ]; then
     python3 - "$journal" "$prefix-" <<'PY'

@@ -1,12 +1,49 @@
 """Print the overlay-related kernel state of an emulated node as JSON, read with `ip`, `bridge`,
-/proc/sys and /proc -- independently of the module under test.
+/proc/sys and /proc -- independently of the module under test. WireGuard devices are read over generic
+netlink with pyroute2's WireGuard socket directly (no `wg` on the test hosts): their public key (the kernel
+derives it from the private key it holds), listen port and peers; never the private key.
 
 usage: node_state.py NETNS
+       node_state.py --wireguard DEV...   (run inside the namespace: prints the devices' configuration)
 """
 
 import json
 import subprocess
 import sys
+
+
+def wireguard(devs):
+    from pyroute2 import WireGuard
+
+    out = {}
+    with WireGuard() as wg:
+        for dev in devs:
+            config = {"public_key": None, "listen_port": None, "has_private_key": False, "peers": {}}
+            for msg in wg.info(dev):
+                key = msg.get_attr("WGDEVICE_A_PUBLIC_KEY")
+                if key:
+                    config["public_key"] = key.decode()
+                config["has_private_key"] |= msg.get_attr("WGDEVICE_A_PRIVATE_KEY") is not None
+                if msg.get_attr("WGDEVICE_A_LISTEN_PORT") is not None:
+                    config["listen_port"] = msg.get_attr("WGDEVICE_A_LISTEN_PORT")
+                for peer in msg.get_attr("WGDEVICE_A_PEERS") or []:
+                    entry = config["peers"].setdefault(
+                        peer.get_attr("WGPEER_A_PUBLIC_KEY").decode(), {"endpoint": None, "allowed_ips": []}
+                    )
+                    endpoint = peer.get_attr("WGPEER_A_ENDPOINT")
+                    if endpoint is not None:
+                        entry["endpoint"] = f"{endpoint['addr']}:{endpoint['port']}"
+                    entry["allowed_ips"] += [a["addr"] for a in peer.get_attr("WGPEER_A_ALLOWEDIPS") or []]
+                    entry["allowed_ips"].sort()
+                    handshake = peer.get_attr("WGPEER_A_LAST_HANDSHAKE_TIME")
+                    entry["handshake"] = bool(handshake and handshake["tv_sec"])
+            out[dev] = config
+    return out
+
+
+if sys.argv[1] == "--wireguard":
+    print(json.dumps(wireguard(sys.argv[2:])))
+    sys.exit(0)
 
 ns = sys.argv[1]
 
@@ -53,4 +90,15 @@ for dev in sorted(d for d in links if d.startswith("tun-")):
     except (OSError, ValueError, subprocess.CalledProcessError):
         pass
     state["tunnels"][dev] = tunnel
+wg_devs = sorted(d for d, link in links.items() if link.get("linkinfo", {}).get("info_kind") == "wireguard")
+state["wireguard"] = {}
+if wg_devs:
+    state["wireguard"] = json.loads(
+        subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, __file__, "--wireguard", *wg_devs],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
 print(json.dumps(state))
