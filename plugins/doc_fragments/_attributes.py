@@ -19,4 +19,3 @@ attributes:
     support: full
     description: A second run with the same arguments reports no change.
 """
-
