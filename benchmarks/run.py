@@ -1117,9 +1117,10 @@ class Report:
             out += ["**Smoke run** (`--smoke`): 2 nodes, one repetition, a subset; the numbers mean nothing.", ""]
         out += ["## Machine and run", "", *self.machine_table(), ""]
         out += [
-            f"Repetitions: {a['reps']} per converge measurement (naive playbook: {a['naive_reps']}), "
-            f"{a['scale_reps']} for scale points up to 64 container namespaces and 1 above; medians, with min-max "
-            f"in brackets. iperf3: {a['dp_runs']} runs of {a['dp_seconds']} s (first second omitted) per path.",
+            f"Repetitions: {a['reps']} of each converge measurement (the floor twice per repetition; the naive "
+            f"playbook {a['naive_reps']}), {a['scale_reps']} of each scale point up to 64 container namespaces and "
+            f"1 above; medians, with min-max in brackets. iperf3: {a['dp_runs']} rounds of {a['dp_seconds']} s "
+            "(after 1 s omitted) per path.",
             "",
         ]
         errors = self.r.get("errors", [])
