@@ -165,26 +165,33 @@ class Run:
     tail: str = ""
 
 
-def _session_memory(sid: int) -> tuple[int, int]:
-    """Sums of PSS and RSS (KiB) of every process of session ``sid``: the run's process tree (its daemons,
-    socat started with a new session, are not part of it)."""
-    pss = rss = 0
+def _tree_memory(root: int) -> tuple[int, int]:
+    """Sums of PSS and RSS (KiB) over ``root`` and all its descendants (by parent pid: Ansible's workers
+    start sessions of their own). Daemons the run leaves behind (socat) are re-parented and drop out."""
+    children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-            if int(fields[3]) != sid:  # state ppid pgrp session ...
-                continue
-            with open(f"/proc/{entry.name}/smaps_rollup", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])  # state ppid ...
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    pss = rss = 0
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
                 for line in fh:
                     if line.startswith(b"Rss:"):
                         rss += int(line.split()[1])
                     elif line.startswith(b"Pss:"):
                         pss += int(line.split()[1])
                         break
-        except (OSError, IndexError, ValueError):
+        except (OSError, ValueError, IndexError):
             continue
     return pss, rss
 
@@ -192,7 +199,7 @@ def _session_memory(sid: int) -> tuple[int, int]:
 def run_measured(
     label: str, argv: list[str], env: dict[str, str] | None = None, timeout: float = 900, sample: float = 0.2
 ) -> Run:
-    """Run ``argv`` in a new session; wall time, wait4 max RSS, sampled peak PSS of the session."""
+    """Run ``argv`` in a new session; wall time, CPU and max RSS (wait4), sampled peak PSS/RSS of the tree."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -210,7 +217,7 @@ def run_measured(
         def sampler() -> None:
             nonlocal peak
             while not done.is_set():
-                pss, rss = _session_memory(proc.pid)
+                pss, rss = _tree_memory(proc.pid)
                 peak[0], peak[1] = max(peak[0], pss), max(peak[1], rss)
                 done.wait(sample)
 
