@@ -163,3 +163,23 @@ build: setup
 clean:
 	rm -rf .venv build .collections .pytest_cache .ruff_cache tests/output
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# ---------------------------------------------------------------- Vagrant lab (docs/vagrant.md)
+# Real VMs (software emulation where KVM is unusable) in libvirt namespaces of the lab's own; minutes, not
+# seconds. Not part of `make test`.
+VAGRANT_LAB := CNFS_VAGRANT_ISOLATED=1 vagrant/lab.sh
+.PHONY: test-vagrant vagrant-box vagrant-up vagrant-destroy
+
+test-vagrant: setup
+	vagrant/test.sh
+
+vagrant-box:
+	$(VAGRANT_LAB) deps
+	$(VAGRANT_LAB) box
+
+vagrant-up: setup vagrant-box
+	$(VAGRANT_LAB) ns-up
+	$(VAGRANT_LAB) up
+
+vagrant-destroy:
+	$(VAGRANT_LAB) ns-down
