@@ -153,11 +153,11 @@ ns_pids() {  # pids of every process in the lab's network namespace
 }
 
 start_daemon() {  # name, then the command; records the pid that the daemon writes
-  local name=$1 pidfile=$RUN/$NS.$1.pid i
+  local name=$1 pidfile=$RUN/$NS.$1.pid
   shift
   rm -f "$pidfile"
   run "$@" --daemon --pid-file="$pidfile"
-  for i in $(seq 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
+  for _ in $(seq 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
   [ -s "$pidfile" ] || die "$name did not start (log: $STATE/log/libvirt/)"
   log "$name started in the lab's namespaces, pid $(cat "$pidfile")"
 }
@@ -192,8 +192,7 @@ cmd_ns_up() {
       mount --bind "$1/etc/group" /etc/group' _ "$STATE"
   start_daemon virtlogd virtlogd
   start_daemon libvirtd libvirtd
-  local i
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     run virsh -q version >/dev/null 2>&1 && break
     sleep 0.2
   done
@@ -202,11 +201,11 @@ cmd_ns_up() {
 }
 
 stop_pid() {  # pid, name: SIGTERM, then SIGKILL after 10 s
-  local pid=$1 name=$2 i
+  local pid=$1 name=$2
   kill -0 "$pid" 2>/dev/null || return 0
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
 }
 

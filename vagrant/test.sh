@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# make test-vagrant: the talk's four stages on real VMs, in libvirt namespaces of the project's own.
+#
+#   deps -> box (cached) -> libvirt in the lab's namespaces -> vagrant up (retried) ->
+#   per stage: apply -> verify -> teardown of that stage -> check that the nodes are clean
+#   (network_namespace, single_node, multi_node, overlay with udp, vxlan and wireguard)
+#   -> molecule scenario `vagrant` (overlay vxlan: idempotence, check mode, testinfra) -> vagrant destroy ->
+#   namespaces and state removed (also on failure or interrupt: trap), with the VMs' serial consoles
+#   printed on failure, and a table of timings at the end.
+#
+# Environment: CNFS_VAGRANT_BACKENDS (overlay backends to run, default "udp vxlan wireguard"),
+# CNFS_VAGRANT_MOLECULE=0 (skip the molecule scenario),
+# CNFS_VAGRANT_KEEP=1 (leave the lab up at the end, for debugging: vagrant/lab.sh ns-down removes it),
+# and those of vagrant/lab.sh.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+cd "$REPO"
+export CNFS_VAGRANT_ISOLATED=1
+export CNFS_VAGRANT_NS=${CNFS_VAGRANT_NS:-cnfs-vagrant}
+export CNFS_VAGRANT_STATE=${CNFS_VAGRANT_STATE:-/var/tmp/cnfs-netlab-vagrant/$CNFS_VAGRANT_NS}
+[ -x "$REPO/.venv/bin/ansible-playbook" ] && export PATH="$REPO/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH=$REPO/.collections
+# Ansible over SSH to emulated VMs: one SSH master per VM for the whole run, no compression (the guests'
+# CPU is the bottleneck), no colour escapes in logs.
+export ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=900s"
+export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0
+BACKENDS=${CNFS_VAGRANT_BACKENDS:-udp vxlan wireguard}
+LAB=$HERE/lab.sh
+
+TIMES=()
+START=$SECONDS
+CURRENT=""
+step() {  # name, command...: runs it, records its duration
+  local name=$1 t=$SECONDS
+  shift
+  CURRENT=$name
+  printf '\n===== [%4ds] %s\n' $((SECONDS - START)) "$name"
+  "$@"
+  TIMES+=("$(printf '%-34s %4d s' "$name" $((SECONDS - t)))")
+  CURRENT=""
+}
+playbook() { "$LAB" run ansible-playbook -i inventory/vagrant "$@"; }
+
+finish() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  if [ "$rc" != 0 ]; then
+    printf '\n===== FAILED%s (exit %s)\n' "${CURRENT:+ in step: $CURRENT}" "$rc"
+    if [ -d "$CNFS_VAGRANT_STATE/console" ]; then
+      CNFS_VAGRANT_CONSOLE_LINES=80 "$LAB" console
+      "$LAB" run vagrant status 2>/dev/null
+    fi
+  fi
+  if [ "${CNFS_VAGRANT_KEEP:-0}" = 1 ]; then
+    echo "CNFS_VAGRANT_KEEP=1: the lab stays up; remove it with CNFS_VAGRANT_ISOLATED=1 vagrant/lab.sh ns-down"
+  else
+    local t=$SECONDS
+    "$LAB" ns-down
+    TIMES+=("$(printf '%-34s %4d s' "namespaces down" $((SECONDS - t)))")
+  fi
+  printf '\n===== timings\n'
+  printf '%s\n' "${TIMES[@]}"
+  printf '%-34s %4d s\n' "total" $((SECONDS - START))
+  if [ "$rc" = 0 ]; then echo "test-vagrant: PASSED"; else echo "test-vagrant: FAILED"; fi
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+if [ -e "/run/netns/$CNFS_VAGRANT_NS" ]; then
+  echo "A lab from an earlier run is still there ($CNFS_VAGRANT_NS): removing it first"
+  "$LAB" ns-down
+fi
+
+step "deps" "$LAB" deps
+step "box (cached unless changed)" "$LAB" box
+step "libvirt in namespaces" "$LAB" ns-up
+echo "libvirt driver: $("$LAB" probe)"
+step "vagrant up" "$LAB" up
+
+# The inventory, once live from `vagrant ssh-config`, then from its saved output (each vagrant call costs
+# seconds).
+step "inventory" bash -c '
+  "$1" run inventory/vagrant/vagrant.py --list > "$2/inventory.json"
+  python3 -c "import json,sys; inv=json.load(open(sys.argv[1])); assert inv[\"nodes\"][\"hosts\"], inv; print(\"nodes:\", *inv[\"nodes\"][\"hosts\"])" "$2/inventory.json"
+  "$1" run vagrant ssh-config > "$2/ssh-config"' _ "$LAB" "$CNFS_VAGRANT_STATE"
+export CNFS_VAGRANT_SSH_CONFIG=$CNFS_VAGRANT_STATE/ssh-config
+
+# The guests' kernel has what the stages and the overlay backends need.
+step "guest kernel modules" "$LAB" run ansible -i inventory/vagrant nodes -m ansible.builtin.command \
+  -a "modprobe -a vxlan wireguard geneve ip_gre bridge veth tun"
+
+# Each stage is torn down on its own (playbooks/teardown.yml with only that stage: a quarter of the remote
+# tasks of the default, all-stages teardown, which the molecule scenario's cleanup runs), and then the
+# nodes must be clean, read with `ip` (vagrant/check_clean.yml).
+teardown() {
+  playbook playbooks/teardown.yml -e "{\"teardown_stages\": [\"$1\"]}" "${@:2}" &&
+    playbook vagrant/check_clean.yml
+}
+
+for stage in network_namespace single_node multi_node; do
+  step "$stage" playbook "playbooks/$stage.yml"
+  step "$stage verify" playbook playbooks/verify.yml -e "verify_stage=$stage"
+  step "$stage teardown" teardown "$stage"
+done
+for backend in $BACKENDS; do
+  step "overlay $backend" playbook playbooks/overlay.yml -e "overlay_backend=$backend"
+  step "overlay $backend verify" playbook playbooks/verify.yml -e verify_stage=overlay -e "overlay_backend=$backend"
+  step "overlay $backend teardown" teardown overlay -e "overlay_backend=$backend"
+done
+if [ "${CNFS_VAGRANT_MOLECULE:-1}" = 1 ]; then
+  step "molecule scenario vagrant" "$LAB" run molecule test -s vagrant
+fi
+if [ "${CNFS_VAGRANT_KEEP:-0}" != 1 ]; then
+  step "vagrant destroy" "$LAB" destroy
+fi
