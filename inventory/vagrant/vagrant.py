@@ -1,24 +1,25 @@
-#!/usr/bin/env python3
+#!/bin/sh
+# -*- mode: python -*-  (sh starts the Python that has PyYAML: CNFS_VAGRANT_INVENTORY_PYTHON, else python3)
+''''exec "${CNFS_VAGRANT_INVENTORY_PYTHON:-$(command -v python3 || command -v python)}" "$0" "$@" # '''
 # Copyright (c) cnfs.netlab contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Ansible inventory of the Vagrant lab: the nodes of vagrant/lab.yml, reached the way `vagrant ssh-config` says.
-
-    ansible-playbook -i inventory/vagrant playbooks/overlay.yml
-    inventory/vagrant/vagrant.py --list
-
-Group ``nodes`` holds every node of the lab description, in its order. Each host gets:
-
-- ``ansible_host``, ``ansible_port``, ``ansible_user``, ``ansible_ssh_private_key_file`` and SSH options from
-  ``vagrant ssh-config`` (run in vagrant/, so VAGRANT_CWD, VAGRANT_HOME and VAGRANT_DOTFILE_PATH apply);
-- ``ansible_become: true`` (the modules need root) and ``ansible_python_interpreter`` =
-  /opt/cnfs-netlab/venv/bin/python, the venv with pyroute2 that the box (or vagrant/provision.sh) made;
-- ``underlay_address`` (the node's address on the lab's private network, with its prefix length) and
-  ``node_index`` (1, 2, ... in the description's order), which the stage roles and verify use.
-
-Environment: CNFS_VAGRANT_LAB (another lab description), CNFS_VAGRANT_SSH_CONFIG (read this saved output of
-`vagrant ssh-config` instead of running vagrant; vagrant/test.sh saves it once per `vagrant up`),
-CNFS_VAGRANT_PYTHON (another interpreter on the nodes). Needs PyYAML (Ansible's own dependency).
-"""
+# Ansible inventory of the Vagrant lab: the nodes of vagrant/lab.yml, reached the way `vagrant ssh-config` says.
+#
+#     ansible-playbook -i inventory/vagrant playbooks/overlay.yml
+#     inventory/vagrant/vagrant.py --list
+#
+# Group ``nodes`` holds every node of the lab description, in its order. Each host gets:
+#
+# - ``ansible_host``, ``ansible_port``, ``ansible_user``, ``ansible_ssh_private_key_file`` and SSH options from
+#   ``vagrant ssh-config`` (run in vagrant/, so VAGRANT_CWD, VAGRANT_HOME and VAGRANT_DOTFILE_PATH apply);
+# - ``ansible_become: true`` (the modules need root) and ``ansible_python_interpreter`` =
+#   /opt/cnfs-netlab/venv/bin/python, the venv with pyroute2 that the box (or vagrant/provision.sh) made;
+# - ``underlay_address`` (the node's address on the lab's private network, with its prefix length) and
+#   ``node_index`` (1, 2, ... in the description's order), which the stage roles and verify use.
+#
+# Environment: CNFS_VAGRANT_LAB (another lab description), CNFS_VAGRANT_SSH_CONFIG (read this saved output of
+# `vagrant ssh-config` instead of running vagrant; vagrant/test.sh saves it once per `vagrant up`),
+# CNFS_VAGRANT_PYTHON (another interpreter on the nodes). Needs PyYAML (Ansible's own dependency).
 
 from __future__ import annotations
 

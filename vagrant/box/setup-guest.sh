@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Runs inside the box's chroot (vagrant/box/build.sh): the vagrant user, services, pyroute2, the initrd,
 # and the clean-up that makes every VM of the box its own machine. Argument: the pyroute2 wheel.
 set -euo pipefail
