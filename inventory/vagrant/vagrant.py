@@ -71,7 +71,7 @@ def parse_ssh_config(text: str) -> dict[str, dict[str, str]]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        key, _, value = line.partition(" ")
+        key, _sep, value = line.partition(" ")
         value = value.strip().strip('"')
         if key.lower() == "host":
             current = hosts.setdefault(value, {})
