@@ -953,7 +953,8 @@ class Report:
         fparts = split_tasks(f["tasks"])
         cpu = f"; CPU {run['cpu']:.1f} s vs the floor's {floor['cpu']:.1f} s ({run['cpu'] / floor['cpu']:.1f}x)"
         return (
-            f"{run['wall']:.1f} s against the floor's {floor['wall']:.1f} s = startup {p['startup']:.1f} s "
+            f"a median run of {run['wall']:.1f} s against a median floor run of {floor['wall']:.1f} s: "
+            f"startup {p['startup']:.1f} s "
             f"(floor {f['startup']:.1f}) + {parts['controller_n']} controller-side tasks {parts['controller']:.1f} s "
             f"(planning, argument validation, skipped tasks; floor {fparts['controller']:.1f}) + the module on the "
             f"nodes {parts['module']:.1f} s (per node median {parts['module_host']:.2f} s; the floor's ping "
