@@ -92,7 +92,7 @@ def test_x25519_rejects_wrong_lengths():
 
 
 def test_generated_keys_are_clamped_random_and_agree_with_cryptography():
-    keys = {generate_private_key() for _ in range(8)}
+    keys = {generate_private_key() for _attempt in range(8)}
     assert len(keys) == 8
     for key in keys:
         assert clamp(key) == key and key[0] & 7 == 0 and key[31] & 0x80 == 0 and key[31] & 0x40
