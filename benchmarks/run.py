@@ -765,8 +765,21 @@ def machine() -> dict[str, Any]:
         "socat": _version(["socat", "-V"], r"socat version (\S+)"),
         "iproute2": _version(["ip", "-V"], r"iproute2-([0-9.]+)"),
         "forks": _forks(),
+        "commit": _commit(),
         "loadavg_start": os.getloadavg(),
     }
+
+
+def _commit() -> str:
+    """HEAD of the checkout, and the measured files that differ from it (other engineers' work in progress)."""
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          check=False).stdout.strip()  # fmt: skip
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--", "plugins", "roles", "playbooks", "benchmarks"],
+        capture_output=True, text=True, check=False,
+    ).stdout.split("\n")  # fmt: skip
+    changed = sorted({line[3:] for line in dirty if line.strip()})
+    return head + (f" + uncommitted changes to {', '.join(changed)}" if changed else "") if head else "?"
 
 
 def _os_name() -> str:
@@ -976,6 +989,7 @@ class Report:
         la1 = " ".join(f"{x:.2f}" for x in m.get("loadavg_end", []))
         rows = [
             ("date", m["date"]),
+            ("commit", m.get("commit", "?")),
             ("duration of the run", f"{self.r.get('duration', 0) / 60:.1f} min"),
             ("nproc", m["nproc"]),
             ("cpu", m["cpu"]),
