@@ -100,6 +100,11 @@ DEFAULT_PORT = {"udp": 9000, "vxlan": 4789, "wireguard": 51820}
 # padding to 16 bytes never makes a packet larger than the device MTU.
 OVERHEAD = {"udp": 28, "vxlan": 50, "wireguard": 60}
 STATES = ("present", "absent", "key")
+# wireguard: traffic from this node's container subnet to a peer's underlay address is routed into the tunnel
+# by a rule ``from <subnet> lookup WG_TABLE`` (priority WG_RULE_PRIORITY, before main) and a route per peer
+# ``<peer address>/32 dev wg0`` in that table. Not wg-quick's 51820, so that the two never share a table.
+WG_TABLE = 52000
+WG_RULE_PRIORITY = 32000
 # The public key of a key that the run will make (check mode, or the diff of the run that makes it).
 NEW_KEY = "(new key, made on the node)"
 FALLBACK_UNDERLAY_MTU = 1500
@@ -397,6 +402,40 @@ def _routes(ipr: Any, index: int) -> list[Any]:
         for r in ipr.get_routes(family=socket.AF_INET, table=MAIN_TABLE)
         if r.get("RTA_OIF") == index and r["proto"] != RTPROT_KERNEL and r["type"] == 1
     ]
+
+
+def _table_routes(ipr: Any, index: int, table: int) -> list[Any]:
+    """IPv4 routes of ``table`` through the device."""
+    return [
+        r
+        for r in ipr.get_routes(family=socket.AF_INET)
+        if (r.get("RTA_TABLE") or r["table"]) == table and r.get("RTA_OIF") == index
+    ]
+
+
+def _wg_rules(ipr: Any) -> list[str]:
+    """The rules that send traffic to the wireguard table: ``from <cidr>`` (or ``from all``), sorted."""
+    out = []
+    for rule in ipr.get_rules(family=socket.AF_INET):
+        table = rule.get("FRA_TABLE") or rule["table"]
+        if table == WG_TABLE and (rule.get("FRA_PRIORITY") or 0) == WG_RULE_PRIORITY:
+            src = rule.get("FRA_SRC")
+            out.append(f"from {src}/{rule['src_len']}" if src else "from all")
+    return sorted(out)
+
+
+def _rule_args(rule: str) -> dict[str, Any]:
+    """pyroute2 arguments of a ``from <cidr>`` rule of the wireguard table."""
+    args: dict[str, Any] = {"family": socket.AF_INET, "table": WG_TABLE, "priority": WG_RULE_PRIORITY}
+    source = rule.split(" ", 1)[1]
+    if source != "all":
+        address, plen = source.split("/")
+        args.update(src=address, src_len=int(plen))
+    return args
+
+
+def _cidr_order(cidr: str) -> Any:
+    return ipaddress.ip_network(cidr)
 
 
 def _route_dest(route: Any) -> str:
@@ -697,6 +736,9 @@ class OverlayResource(Resource):
     def _read_wireguard(self, session: Session, ipr: Any) -> State:
         key = self._read_key()
         device = None
+        rules = None if self.state == "key" else []
+        if rules is not None and ipr is not None:
+            rules = _wg_rules(ipr)
         # state=key looks at the key file only: the device is neither read nor changed.
         if self.state != "key" and ipr is not None and self._existing_devs(ipr):
             msg = find_link(ipr, self.name)
@@ -719,25 +761,30 @@ class OverlayResource(Resource):
                 "addresses": _ipv4_addresses(ipr, index),
                 "peers": dict(sorted(peers.items())),
                 "routes": sorted(_route_dest(r) for r in _routes(ipr, index)),
+                "underlay_routes": sorted(_route_dest(r) for r in _table_routes(ipr, index, WG_TABLE)),
             }
-        if key is None and device is None:
+        if key is None and device is None and not rules:
             return None
-        return {"backend": "wireguard", "name": self.name, "key": key, "device": device}
+        return {"backend": "wireguard", "name": self.name, "key": key, "device": device, "rules": rules}
 
     def _want_wireguard(self, current: State) -> State:
         cfg = self.cfg
         have_key = (current or {}).get("key")
         if self.state == "absent":
             key = None if cfg["remove_key"] else have_key
-            return None if key is None else {"backend": "wireguard", "name": self.name, "key": key, "device": None}
+            if key is None:
+                return None
+            return {"backend": "wireguard", "name": self.name, "key": key, "device": None, "rules": []}
         key = {
             "file": cfg["key_file"],
             "mode": f"{KEY_MODE:04o}",
             "public_key": have_key["public_key"] if have_key else NEW_KEY,
         }
+        rules: list[str] | None = None  # state=key leaves the rules as they are
         if self.state == "key":
             device = None
         else:
+            rules = [f"from {cfg['subnet']}"]
             device = {
                 "public_key": key["public_key"],
                 "port": cfg["port"],
@@ -753,8 +800,9 @@ class OverlayResource(Resource):
                     for p in cfg["peers"]
                 },
                 "routes": sorted(p["subnet"] for p in cfg["peers"]),
+                "underlay_routes": sorted((f"{p['address']}/32" for p in cfg["peers"]), key=_cidr_order),
             }
-        return {"backend": "wireguard", "name": self.name, "key": key, "device": device}
+        return {"backend": "wireguard", "name": self.name, "key": key, "device": device, "rules": rules}
 
     # -- want -------------------------------------------------------------------------------
     def want(self, current: State) -> State:
@@ -1080,7 +1128,8 @@ class OverlayResource(Resource):
         msg = find_link(ipr, self.name) if ipr is not None and have.get("device") is not None else None
         if device is None:
             if msg is not None:
-                ipr.link("del", index=msg["index"])  # its peers, routes and addresses go with it
+                ipr.link("del", index=msg["index"])  # its peers, routes (in every table) and addresses go with it
+            self._set_rules(ipr, have.get("rules") or [], [])
             return
         private = read_key_file(key_file, self.key)
         if private is None:  # pragma: no cover - written above
@@ -1131,6 +1180,26 @@ class OverlayResource(Resource):
                 self._converge_sub(session, self._route(_route_dest(route), state="absent"))
         for dest in device["routes"]:
             self._converge_sub(session, self._route(dest, dev=self.name, scope="link", proto="static"))
+        table = str(WG_TABLE)
+        for route in _table_routes(ipr, index, WG_TABLE):
+            if _route_dest(route) not in device["underlay_routes"]:
+                self._converge_sub(session, self._route(_route_dest(route), state="absent", table=table))
+        for dest in device["underlay_routes"]:
+            spec = {"dev": self.name, "scope": "link", "proto": "static", "table": table}
+            self._converge_sub(session, self._route(dest, **spec))
+        self._set_rules(ipr, have.get("rules") or [], want["rules"])
+
+    @staticmethod
+    def _set_rules(ipr: Any, have: list[str], want: list[str]) -> None:
+        """The policy rules of the tunnel's table: ``from <subnet>`` entries, priority WG_RULE_PRIORITY."""
+        if ipr is None:
+            return
+        for rule in have:
+            if rule not in want:
+                ipr.rule("del", **_rule_args(rule))
+        for rule in want:
+            if rule not in have:
+                ipr.rule("add", **_rule_args(rule))
 
     def _current_public_key(self) -> str | None:
         """The key file's public key now (None when there is none: check mode before the key is made)."""

@@ -370,7 +370,9 @@ def test_want_wireguard_device_peers_and_routes():
             },
         },
         "routes": ["172.16.2.0/24", "172.16.3.0/24"],
+        "underlay_routes": ["10.0.0.2/32", "10.0.0.3/32"],
     }
+    assert want["rules"] == ["from 172.16.1.0/24"]
 
 
 def test_want_wireguard_keeps_an_existing_key_and_fixes_its_mode():
@@ -385,6 +387,7 @@ def test_want_wireguard_keeps_an_existing_key_and_fixes_its_mode():
 def test_want_wireguard_key_state_leaves_the_device_out():
     res = OverlayResource({"backend": "wireguard", "state": "key"})
     assert res.want(None)["device"] is None
+    assert res.want(None)["rules"] is None
     assert res.want(None)["key"]["public_key"] == _overlay.NEW_KEY
 
 
@@ -392,7 +395,7 @@ def test_want_wireguard_absent_keeps_the_key_unless_told():
     key = {"file": "/etc/cnfs-netlab/wireguard/wg0.key", "mode": "0600", "public_key": KEYS[0]}
     current = {"backend": "wireguard", "name": "wg0", "key": key, "device": {"public_key": KEYS[0]}}
     kept = OverlayResource({"backend": "wireguard", "state": "absent"}).want(current)
-    assert kept == {"backend": "wireguard", "name": "wg0", "key": key, "device": None}
+    assert kept == {"backend": "wireguard", "name": "wg0", "key": key, "device": None, "rules": []}
     assert OverlayResource({"backend": "wireguard", "state": "absent", "remove_key": True}).want(current) is None
     assert OverlayResource({"backend": "wireguard", "state": "absent"}).want(None) is None
 
@@ -412,6 +415,7 @@ def test_wireguard_state_never_holds_a_private_key(tmp_path, monkeypatch):
             "name": "wg0",
             "key": {"file": key_file, "mode": "0600", "public_key": encode_key(public_key(private))},
             "device": None,
+            "rules": None,
         }
         assert encode_key(private) not in repr(state)
         result = res.result(state)
@@ -455,3 +459,16 @@ def test_state_key_makes_the_key_once(tmp_path, monkeypatch):
         out = converge(session, [OverlayResource(dict(absent, remove_key=True))], check_mode=False)
         assert out["changed"] and not key_file.exists()
         assert not converge(session, [OverlayResource(dict(absent, remove_key=True))], check_mode=False)["changed"]
+
+
+def test_wireguard_rule_arguments():
+    assert _overlay._rule_args("from 172.16.1.0/24") == {
+        "family": 2,
+        "table": _overlay.WG_TABLE,
+        "priority": _overlay.WG_RULE_PRIORITY,
+        "src": "172.16.1.0",
+        "src_len": 24,
+    }
+    assert "src" not in _overlay._rule_args("from all")
+    assert _overlay.WG_TABLE != 51820  # never wg-quick's table
+    assert 0 < _overlay.WG_RULE_PRIORITY < 32766  # before the main table's rule

@@ -92,6 +92,9 @@ for dev in sorted(d for d in links if d.startswith("tun-")):
     state["tunnels"][dev] = tunnel
 wg_devs = sorted(d for d, link in links.items() if link.get("linkinfo", {}).get("info_kind") == "wireguard")
 state["wireguard"] = {}
+# Policy rules and the routes of the wireguard backend's table (container traffic to peer nodes' underlay addresses).
+state["rules"] = [r for r in run("ip", "-4", "-n", ns, "-j", "rule", "show") if r.get("table") == "52000"]
+state["table_routes"] = run("ip", "-4", "-n", ns, "-j", "route", "show", "table", "52000") if state["rules"] else []
 if wg_devs:
     state["wireguard"] = json.loads(
         subprocess.run(
