@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2012,SC2016  # ls lists file names this project makes; single quotes are expanded by the inner shell
 # The Vagrant lab's helper: the box, libvirt in namespaces of its own, vagrant up with retries, consoles.
 #
 #   vagrant/lab.sh deps             install the host's packages (vagrant/deps.sh)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2012,SC2016  # ls lists file names this project makes; single quotes are expanded by the inner shell
 # make test-vagrant: the talk's four stages on real VMs, in libvirt namespaces of the project's own.
 #
 #   deps -> box (cached) -> libvirt in the lab's namespaces -> vagrant up (retried) ->

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2012,SC2016  # ls lists file names this project makes; single quotes are expanded by the inner shell
 # Builds the lab's Vagrant box locally, for the libvirt provider: no box registry needed.
 #
 #   vagrant/box/build.sh            print the path of the box, building it first when its inputs changed
