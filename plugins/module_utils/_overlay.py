@@ -126,7 +126,9 @@ ENODEV = 19
 ENOENT = 2
 ESRCH = 3
 
-SOCAT_TIMEOUT = 3.0  # seconds to wait for socat to attach to its tun, and for it to stop
+# Seconds to wait for socat to attach to its tun, and for it to stop; polled, so a quiet machine waits
+# milliseconds, while a loaded one (load 8-19) took more than 3 s.
+SOCAT_TIMEOUT = 10.0
 
 
 # ---------------------------------------------------------------------------------- pure helpers
