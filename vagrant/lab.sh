@@ -328,5 +328,5 @@ case "$cmd" in
   clean-pool) cmd_clean_pool ;;
   run) export CNFS_VAGRANT_DRIVER=${CNFS_VAGRANT_DRIVER:-$(cmd_probe)}; run "$@" ;;
   env) cmd_env ;;
-  *) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '3,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
