@@ -1,11 +1,14 @@
 # Copyright (c) cnfs.netlab contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reachability probes from inside a namespace: ICMP echo on raw sockets and TCP connects, all at once.
+"""Reachability probes from inside namespaces: ICMP echo on raw sockets and TCP connects, all at once.
 
-Private module_utils of cnfs.netlab, used by ``reachability``. Sockets are created inside the
-namespace (:meth:`Session.inside`) and keep living there; every probe of every target is sent
-first, then one loop waits for the answers: echo replies are matched by (id, sequence), ICMP
-errors by the echo request they quote, TCP connects by their socket. No ``ping`` is run.
+Private module_utils of cnfs.netlab, used by ``reachability``. Each target is probed from its own
+namespace (``targets[].netns``, else the module's). Sockets are created inside their namespace
+(:meth:`Session.inside`) and keep living there; every probe of every target of every namespace is
+sent first, then one loop waits for the answers: echo replies are matched by (id, sequence) and the
+namespace of the socket that received them, ICMP errors by the echo request they quote, TCP connects
+by their socket. A target whose namespace does not exist is a failed result, not an error of the
+run. No ``ping`` is run.
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, NetlinkError, Session
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
+    NetlabError,
+    NetlinkError,
+    Session,
+    validate_netns,
+)
 
 ICMP_ECHO_REPLY, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_TIME_EXCEEDED = 0, 3, 8, 11
 ICMP6_DEST_UNREACH, ICMP6_PACKET_TOO_BIG, ICMP6_TIME_EXCEEDED, ICMP6_ECHO, ICMP6_ECHO_REPLY = 1, 2, 3, 128, 129
@@ -62,6 +70,7 @@ TARGET_SPEC: dict[str, Any] = {
     "size": {"type": "int"},
     "count": {"type": "int", "default": 1},
     "timeout": {"type": "float", "default": 1.0},
+    "netns": {"type": "str"},
 }
 
 
@@ -153,6 +162,8 @@ class Target:
     size: int | None
     count: int
     timeout: float
+    netns: str | None = None  # where the probes are sent from (None: the namespace the module runs in)
+    netns_error: str | None = None  # that namespace cannot be entered: nothing was sent
     sent: int = 0
     received: int = 0
     rtts: list[float] = field(default_factory=list)
@@ -163,25 +174,28 @@ class Target:
 
     @property
     def ok(self) -> bool:
+        if self.netns_error is not None:
+            return False
         icmp_ok = not self.icmp or self.received > 0
         tcp_ok = self.tcp_port is None or bool(self.tcp_ok)
         return icmp_ok and tcp_ok
 
     def result(self) -> dict[str, Any]:
-        errors = []
-        if self.icmp and self.received == 0:
+        errors = [self.netns_error] if self.netns_error is not None else []
+        if self.netns_error is None and self.icmp and self.received == 0:
             errors.append(f"icmp: {self.icmp_error or f'no reply within {self.timeout:g} s'}")
-        if self.tcp_port is not None and not self.tcp_ok:
+        if self.netns_error is None and self.tcp_port is not None and not self.tcp_ok:
             errors.append(f"tcp port {self.tcp_port}: {self.tcp_error or 'no answer'}")
         rtt = sum(self.rtts) / len(self.rtts) if self.rtts else self.tcp_rtt
         return {
             "name": self.name,
             "address": self.address,
+            "netns": self.netns,
             "ok": self.ok,
             "icmp": self.icmp,
             "sent": self.sent,
             "received": self.received,
-            "size": self.size if self.icmp else None,
+            "size": self.size if self.icmp and self.netns_error is None else None,
             "dont_fragment": self.dont_fragment,
             "tcp_port": self.tcp_port,
             "tcp_ok": self.tcp_ok,
@@ -190,8 +204,11 @@ class Target:
         }
 
 
-def make_targets(specs: list[dict[str, Any]]) -> list[Target]:
-    """Validate every target (pure); raise NetlabError naming the target and saying what to do."""
+def make_targets(specs: list[dict[str, Any]], netns: str | None = None) -> list[Target]:
+    """Validate every target (pure); raise NetlabError naming the target and saying what to do.
+
+    A target without its own ``netns`` (omitted or "") is probed from ``netns``, the module's.
+    """
     out = []
     for num, spec in enumerate(specs, 1):
         label = spec.get("name") or spec.get("address")
@@ -220,6 +237,8 @@ def make_targets(specs: list[dict[str, Any]]) -> list[Target]:
         size = spec.get("size")
         if size is not None and not 0 <= size <= MAX_PAYLOAD:
             raise NetlabError(f"{what}: size {size} is out of range: use 0-{MAX_PAYLOAD} payload bytes")
+        own_netns = spec.get("netns") or None
+        validate_netns(own_netns, f"{what}: netns")
         out.append(
             Target(
                 address=str(addr),
@@ -231,9 +250,18 @@ def make_targets(specs: list[dict[str, Any]]) -> list[Target]:
                 size=size,
                 count=count,
                 timeout=float(timeout),
+                netns=own_netns if own_netns is not None else netns,
             )
         )
     return out
+
+
+def by_netns(targets: list[Target]) -> dict[str | None, list[Target]]:
+    """The targets grouped by the namespace they are probed from, namespaces in order of first use."""
+    groups: dict[str | None, list[Target]] = {}
+    for target in targets:
+        groups.setdefault(target.netns, []).append(target)
+    return groups
 
 
 def _os_error(exc: OSError) -> str:
@@ -245,15 +273,14 @@ def _os_error(exc: OSError) -> str:
 
 
 class Prober:
-    """Sends every probe at once from inside one namespace and collects the answers."""
+    """Sends every probe of every target at once, each from its namespace, and collects the answers in one loop."""
 
-    def __init__(self, session: Session, netns: str | None) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
-        self.netns = netns
 
     def route_mtu(self, target: Target) -> int:
         """The MTU of the device the route to the target uses (for a full-size don't-fragment probe)."""
-        ipr = self.session.ipr(self.netns)
+        ipr = self.session.ipr(target.netns)
         try:
             routes = ipr.route("get", dst=target.address)
             oif = routes[0].get_attr("RTA_OIF")
@@ -262,12 +289,8 @@ class Prober:
             raise _NoRoute(f"no route to {target.address} ({getattr(exc, 'args', [''])[-1] or exc})") from None
         return int(link.get_attr("IFLA_MTU"))
 
-    def run(self, targets: list[Target]) -> None:
-        if not self.session.netns_exists(self.netns):
-            raise NetlabError(
-                f"reachability: network namespace {self.netns!r} does not exist; create it first "
-                f"(cnfs.netlab.netns name={self.netns} state=present)"
-            )
+    def _sizes(self, targets: list[Target]) -> None:
+        """Fill in the default ICMP payload sizes (read from the kernel; never inside Session.inside)."""
         for target in targets:
             if target.icmp and target.size is None:
                 if target.dont_fragment:
@@ -278,42 +301,66 @@ class Prober:
                         target.size = 0
                 else:
                     target.size = DEFAULT_SIZE
-        with self.session.inside(self.netns):
-            self._run_inside(targets)
 
-    def _run_inside(self, targets: list[Target]) -> None:
+    def run(self, targets: list[Target]) -> None:
         ident = random.randrange(1, 0xFFFF)
         sel = selectors.DefaultSelector()
-        raw: dict[tuple[int, bool], socket.socket] = {}
+        raw: dict[tuple[str | None, int, bool], socket.socket] = {}
         pending: dict[int, tuple[Target, float]] = {}  # seq -> (target, deadline)
         sent_at: dict[int, float] = {}
         tcp: dict[socket.socket, tuple[Target, float, float]] = {}
         seq = 0
         try:
-            for target in targets:
-                if target.icmp and target.icmp_error is None:
-                    sock = self._raw(raw, sel, target.version, target.dont_fragment)
-                    for _probe in range(target.count):
-                        seq = (seq + 1) & 0xFFFF
-                        packet = echo_request(target.version, ident, seq, target.size or 0)
-                        now = time.monotonic()
-                        try:
-                            sock.sendto(packet, (target.address, 0))
-                        except OSError as exc:
-                            target.icmp_error = self._send_error(exc, target)
-                            break
-                        target.sent += 1
-                        sent_at[seq] = now
-                        pending[seq] = (target, now + target.timeout)
-                if target.tcp_port is not None:
-                    self._connect(tcp, sel, target)
-            self._wait(sel, raw, pending, sent_at, tcp, ident)
+            for netns, members in by_netns(targets).items():
+                if not self.session.netns_exists(netns):
+                    for target in members:
+                        target.netns_error = f"network namespace {netns!r} does not exist"
+                    continue
+                self._sizes(members)
+                try:
+                    with self.session.inside(netns):
+                        for target in members:
+                            seq = self._send(raw, sel, pending, sent_at, tcp, target, ident, seq)
+                except NetlabError as exc:  # gone or not enterable since the check: nothing was sent
+                    for target in members:
+                        target.netns_error = str(exc)
+            self._wait(sel, pending, sent_at, tcp, ident)
         finally:
             for sock in [*raw.values(), *tcp]:
                 with contextlib.suppress(Exception):
                     sel.unregister(sock)
                 sock.close()
             sel.close()
+
+    def _send(
+        self,
+        raw: dict[tuple[str | None, int, bool], socket.socket],
+        sel: selectors.BaseSelector,
+        pending: dict[int, tuple[Target, float]],
+        sent_at: dict[int, float],
+        tcp: dict[socket.socket, tuple[Target, float, float]],
+        target: Target,
+        ident: int,
+        seq: int,
+    ) -> int:
+        """Send the target's echo requests and start its TCP connect (the thread is inside its namespace)."""
+        if target.icmp and target.icmp_error is None:
+            sock = self._raw(raw, sel, target.netns, target.version, target.dont_fragment)
+            for _probe in range(target.count):
+                seq = (seq + 1) & 0xFFFF
+                packet = echo_request(target.version, ident, seq, target.size or 0)
+                now = time.monotonic()
+                try:
+                    sock.sendto(packet, (target.address, 0))
+                except OSError as exc:
+                    target.icmp_error = self._send_error(exc, target)
+                    break
+                target.sent += 1
+                sent_at[seq] = now
+                pending[seq] = (target, now + target.timeout)
+        if target.tcp_port is not None:
+            self._connect(tcp, sel, target)
+        return seq
 
     @staticmethod
     def _send_error(exc: OSError, target: Target) -> str:
@@ -329,9 +376,14 @@ class Prober:
 
     @staticmethod
     def _raw(
-        raw: dict[tuple[int, bool], socket.socket], sel: selectors.BaseSelector, version: int, df: bool
+        raw: dict[tuple[str | None, int, bool], socket.socket],
+        sel: selectors.BaseSelector,
+        netns: str | None,
+        version: int,
+        df: bool,
     ) -> socket.socket:
-        key = (version, df)
+        """The raw socket of (namespace, IP version, don't-fragment); created in the current namespace."""
+        key = (netns, version, df)
         if key not in raw:
             if version == 4:
                 sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
@@ -347,7 +399,7 @@ class Prober:
                 except OSError:
                     sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
             sock.setblocking(False)
-            sel.register(sock, selectors.EVENT_READ, ("raw", version))
+            sel.register(sock, selectors.EVENT_READ, ("raw", (netns, version)))
             raw[key] = sock
         return raw[key]
 
@@ -372,7 +424,6 @@ class Prober:
     def _wait(
         self,
         sel: selectors.BaseSelector,
-        raw: dict[tuple[int, bool], socket.socket],
         pending: dict[int, tuple[Target, float]],
         sent_at: dict[int, float],
         tcp: dict[socket.socket, tuple[Target, float, float]],
@@ -383,9 +434,9 @@ class Prober:
             deadlines = [entry[-1] for entry in pending.values()] + [entry[-1] for entry in tcp.values()]
             wait = max(0.0, min(deadlines) - now)
             for key, _events in sel.select(wait):
-                kind, version = key.data
+                kind, where = key.data
                 if kind == "raw":
-                    self._read_raw(key.fileobj, version, pending, sent_at, ident)
+                    self._read_raw(key.fileobj, where, pending, sent_at, ident)
                 else:
                     self._finish_tcp(key.fileobj, sel, tcp)
             now = time.monotonic()
@@ -398,7 +449,11 @@ class Prober:
                 sock.close()
 
     @staticmethod
-    def _read_raw(sock: Any, version: int, pending: dict[int, Any], sent_at: dict[int, float], ident: int) -> None:
+    def _read_raw(
+        sock: Any, where: tuple[str | None, int], pending: dict[int, Any], sent_at: dict[int, float], ident: int
+    ) -> None:
+        """Match what a raw socket received; only answers to probes sent from the socket's namespace count."""
+        netns, version = where
         while True:
             try:
                 packet = sock.recv(MAX_PAYLOAD + 128)
@@ -410,7 +465,7 @@ class Prober:
                 continue
             kind, seq, message = parsed[0], parsed[2], parsed[3]
             target = pending[seq][0]
-            if target.version != version:
+            if target.version != version or target.netns != netns:
                 continue
             del pending[seq]
             if kind == "reply":
@@ -436,7 +491,15 @@ class _NoRoute(Exception):
 
 
 def check_reachability(session: Session, netns: str | None, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Validate the targets, probe them all at once from inside ``netns``, return one result per target."""
-    targets = make_targets(specs)
-    Prober(session, netns).run(targets)
+    """Validate the targets, probe them all at once, each from its namespace; one result per target, in order.
+
+    ``netns`` (the module's) must exist; a target's own namespace that does not is that target's failed result.
+    """
+    targets = make_targets(specs, netns)
+    if not session.netns_exists(netns):
+        raise NetlabError(
+            f"reachability: network namespace {netns!r} does not exist; create it first "
+            f"(cnfs.netlab.netns name={netns} state=present)"
+        )
+    Prober(session).run(targets)
     return [t.result() for t in targets]

@@ -6,20 +6,23 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: reachability
-short_description: Check from inside a namespace which addresses answer ICMP echo or TCP connects
+short_description: Check from inside namespaces which addresses answer ICMP echo or TCP connects
 version_added: 0.1.0
 description:
   - Sends ICMP echo requests (IPv4 and IPv6) from raw sockets created inside the namespace, and/or opens TCP
     connections, to every target at once, and reports per target whether it answered, the round-trip time and
     what went wrong. No C(ping) command is run.
-  - Every probe is sent first and one loop collects the answers (echo replies are matched by identifier and
-    sequence number, ICMP errors by the request they quote), so a matrix of targets takes about as long as its
-    slowest answer, not the sum.
+  - Each target is probed from O(netns), or from its own namespace O(targets[].netns), so one task checks the
+    matrix of several sources (a node and each of its containers) in one module run.
+  - Every probe of every namespace is sent first and one loop collects the answers (echo replies are matched by
+    identifier, sequence number and the namespace that received them, ICMP errors by the request they quote), so a
+    matrix of targets takes about as long as its slowest answer, not the sum.
   - A don't-fragment probe (O(targets[].dont_fragment)) sends a full-size echo with the DF bit set (for IPv6, no local
     fragmentation), by default as large as the MTU of the device the route to the target uses allows; it finds
     paths whose MTU is smaller than the sender's, which an ordinary echo does not.
   - Unreachable targets do not fail the task unless O(fail_on_unreachable) is set; they are reported in
-    RV(results) and RV(unreachable_targets).
+    RV(results) and RV(unreachable_targets). So is a target whose own namespace O(targets[].netns) does not exist
+    (its error says so); a missing O(netns) fails the task.
 author:
   - cnfs.netlab contributors (!UNKNOWN)
 extends_documentation_fragment:
@@ -78,6 +81,15 @@ options:
         description: Seconds to wait for each answer (more than 0, at most 60).
         type: float
         default: 1.0
+      netns:
+        description:
+          - Send this target's probes from this network namespace instead of O(netns), either a name under C(/run/netns)
+            or an absolute path to a namespace file, as for O(netns).
+          - Omitted or empty, the target is probed from O(netns).
+          - A namespace that does not exist does not fail the task (unless O(fail_on_unreachable) is set); the
+            target's result is not OK, with the error C(network namespace 'NAME' does not exist), and nothing is
+            sent for it. The module never creates a namespace.
+        type: str
   fail_on_unreachable:
     description:
       - Fail the task when a target is not OK; the message lists every such target and its error.
@@ -106,15 +118,28 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     var: reach.unreachable_targets
 
+- name: Check a node and its two containers in one module run (each target from its own namespace)
+  cnfs.netlab.reachability:
+    targets:
+      - {name: node -> con1, address: 172.16.0.2}
+      - {name: con1 -> con2, address: 172.16.0.3, netns: con1}
+      - {name: con1 -> node2, address: 10.0.0.20, netns: con1}
+      - {name: con2 -> con1, address: 172.16.0.2, netns: con2}
+  register: matrix
+
+- name: Show which source failed to reach what
+  ansible.builtin.debug:
+    msg: "{{ matrix.results | rejectattr('ok') | map(attribute='name') | list }}"
+
 - name: Fail the play when the mesh is broken
   cnfs.netlab.reachability:
     netns: con1
     targets: "{{ peers | map('ansible.builtin.combine', {'count': 3}) }}"
+    fail_on_unreachable: true
   vars:
     peers:
       - {name: con2, address: 10.0.0.11}
       - {name: con3, address: 10.0.1.10}
-    fail_on_unreachable: true
 """
 
 RETURN = r"""
@@ -130,6 +155,12 @@ results:
       returned: always
     address:
       description: The address checked.
+      type: str
+      returned: always
+    netns:
+      description:
+        - The namespace the probes were sent from (O(targets[].netns), else O(netns)); null for the namespace the
+          module runs in.
       type: str
       returned: always
     ok:
@@ -149,7 +180,7 @@ results:
       type: int
       returned: always
     size:
-      description: ICMP payload bytes sent, null without ICMP.
+      description: ICMP payload bytes sent, null without ICMP or when the target's namespace does not exist.
       type: int
       returned: always
     dont_fragment:
@@ -161,7 +192,7 @@ results:
       type: int
       returned: always
     tcp_ok:
-      description: Whether the TCP connection was accepted; null when no port was checked.
+      description: Whether the TCP connection was accepted; null when no port was checked (or could not be).
       type: bool
       returned: always
     rtt_ms:
@@ -172,14 +203,14 @@ results:
       description:
         - What went wrong, or null.
         - "For example C(icmp: no reply within 1 s), C(icmp: fragmentation needed, the path MTU is 1400),
-          C(tcp port 80: ECONNREFUSED: Connection refused)."
+          C(tcp port 80: ECONNREFUSED: Connection refused), C(network namespace 'con3' does not exist)."
       type: str
       returned: always
   sample:
-    - {name: con2, address: 10.0.0.11, ok: true, icmp: true, sent: 1, received: 1, size: 56, dont_fragment: false,
-       tcp_port: null, tcp_ok: null, rtt_ms: 0.061, error: null}
+    - {name: con2, address: 10.0.0.11, netns: con1, ok: true, icmp: true, sent: 1, received: 1, size: 56,
+       dont_fragment: false, tcp_port: null, tcp_ok: null, rtt_ms: 0.061, error: null}
 reachable_targets:
-  description: Names of the targets that are OK.
+  description: Names of the targets that are OK (a name may repeat when several namespaces probe the same target).
   returned: always
   type: list
   elements: str
@@ -190,7 +221,7 @@ elapsed:
   sample: 0.004
 unreachable_targets:
   description:
-    - Names of the targets that are not OK.
+    - Names of the targets that are not OK (a name may repeat when several namespaces probe the same target).
     - (Not C(unreachable), which Ansible reserves for hosts it cannot reach.)
   returned: always
   type: list
@@ -244,7 +275,13 @@ def main() -> None:
     }
     if module.params["fail_on_unreachable"] and unreachable:
         where = f" from netns {netns}" if netns else ""
-        details = ", ".join(f"{r['name']} ({r['address']}): {r['error']}" for r in results if not r["ok"])
+        details = ", ".join(
+            f"{r['name']} ({r['address']})"
+            + (f" from netns {r['netns']}" if r["netns"] != netns else "")  # a target's own namespace
+            + f": {r['error']}"
+            for r in results
+            if not r["ok"]
+        )
         module.fail_json(msg=f"{len(unreachable)} of {len(results)} targets are unreachable{where}: {details}", **out)
     module.exit_json(**out)
 

@@ -1,17 +1,23 @@
 # Copyright (c) cnfs.netlab contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The pure parts of the reachability probes: checksums, echo requests, reading ICMP replies and errors."""
+"""The pure parts of the reachability probes: checksums, echo requests, reading ICMP replies and errors,
+validating targets and their namespaces, matching answers to the namespace that sent the probe."""
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
+from pathlib import Path
 
 import pytest
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session
 from ansible_collections.cnfs.netlab.plugins.module_utils._reach import (
+    Prober,
     Target,
+    by_netns,
+    check_reachability,
     checksum,
     echo_request,
     make_targets,
@@ -174,3 +180,120 @@ def test_target_result_reports_each_failed_check() -> None:
     assert target.result()["ok"] is True
     assert target.result()["rtt_ms"] == 2.0
     assert target.result()["error"] is None
+
+
+# ------------------------------------------------------------------ per-target namespaces
+def test_targets_netns_defaults_to_the_modules() -> None:
+    specs = [
+        {"address": "10.0.0.1"},
+        {"address": "10.0.0.2", "netns": ""},
+        {"address": "10.0.0.3", "netns": None},
+        {"address": "10.0.0.4", "netns": "con1"},
+        {"address": "10.0.0.5", "netns": "/proc/1/ns/net"},
+    ]
+    assert [t.netns for t in make_targets(specs, "node")] == ["node", "node", "node", "con1", "/proc/1/ns/net"]
+    assert [t.netns for t in make_targets(specs)] == [None, None, None, "con1", "/proc/1/ns/net"]
+
+
+@pytest.mark.parametrize(
+    ("netns", "message"),
+    [
+        ("con 1", "target 2 (t2): netns 'con 1' is not a legal namespace name"),
+        ("a/b", "target 2 (t2): netns 'a/b' is not a legal namespace name"),
+        ("x" * 256, "target 2 (t2): netns 'x{256}' is not a legal namespace name"),
+        ("/run/netns/../con1", "target 2 (t2): netns '/run/netns/../con1' is not a clean absolute path"),
+    ],
+)
+def test_targets_netns_errors(netns: str, message: str) -> None:
+    with pytest.raises(NetlabError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make_targets([{"address": "10.0.0.1"}, {"name": "t2", "address": "10.0.0.2", "netns": netns}], "node")
+
+
+def test_by_netns_groups_in_order_of_first_use() -> None:
+    targets = make_targets(
+        [
+            {"address": "10.0.0.1", "netns": "con2"},
+            {"address": "10.0.0.2"},
+            {"address": "10.0.0.3", "netns": "con1"},
+            {"address": "10.0.0.4", "netns": "con2"},
+        ]
+    )
+    groups = by_netns(targets)
+    assert list(groups) == ["con2", None, "con1"]
+    assert [t.address for t in groups["con2"]] == ["10.0.0.1", "10.0.0.4"]
+
+
+def test_target_result_of_a_missing_namespace() -> None:
+    target = make_targets([{"address": "10.0.0.1", "tcp_port": 80, "icmp": True, "size": 100, "netns": "gone"}])[0]
+    target.netns_error = "network namespace 'gone' does not exist"
+    result = target.result()
+    assert result["ok"] is False
+    assert result["netns"] == "gone"
+    assert result["error"] == "network namespace 'gone' does not exist"  # not also "icmp: no reply ..."
+    assert (result["sent"], result["received"], result["size"], result["tcp_ok"]) == (0, 0, None, None)
+
+
+def test_target_result_names_its_namespace() -> None:
+    ok = make_targets([{"address": "10.0.0.1", "netns": "con1"}])[0]
+    ok.size, ok.sent, ok.received, ok.rtts = 56, 1, 1, [0.001]
+    assert ok.result()["netns"] == "con1" and ok.result()["ok"] is True
+
+
+class _Received:
+    """What a raw socket has received: recv() hands out the packets, then would block."""
+
+    def __init__(self, *packets: bytes) -> None:
+        self.packets = list(packets)
+
+    def recv(self, _size: int) -> bytes:
+        if not self.packets:
+            raise BlockingIOError
+        return self.packets.pop(0)
+
+
+def test_an_answer_counts_only_on_a_socket_of_the_namespace_that_sent_the_probe() -> None:
+    target = make_targets([{"address": "10.0.0.2", "netns": "con1"}])[0]
+    reply = struct.pack("!BBHHH", 0, 0, 0, 0x4242, 9) + b"x" * 56
+    packet = ipv4_header("10.0.0.2", "10.0.0.1", len(reply)) + reply
+    pending = {9: (target, 1e12)}
+    sent_at = {9: 0.0}
+    # A copy seen by a raw socket in another namespace (say, a router on the path) is not the answer.
+    Prober._read_raw(_Received(packet), ("con2", 4), pending, sent_at, 0x4242)
+    Prober._read_raw(_Received(packet), (None, 4), pending, sent_at, 0x4242)
+    assert 9 in pending and target.received == 0
+    # Nor is an answer to another identifier (another process's ping).
+    Prober._read_raw(_Received(packet), ("con1", 4), pending, sent_at, 0x4243)
+    assert 9 in pending and target.received == 0
+    Prober._read_raw(_Received(packet), ("con1", 4), pending, sent_at, 0x4242)
+    assert 9 not in pending and target.received == 1
+
+
+# ------------------------------------------------------------------ missing namespaces (no probe is sent)
+def test_a_missing_target_namespace_is_a_failed_result(tmp_path: Path) -> None:
+    placeholder = tmp_path / "stale"  # a plain file, like the mount point of an unmounted namespace
+    placeholder.write_bytes(b"")
+    with Session() as session:
+        results = check_reachability(
+            session,
+            None,
+            [
+                {"name": "gone", "address": "10.0.0.1", "netns": str(tmp_path / "gone")},
+                {"name": "stale", "address": "10.0.0.1", "tcp_port": 80, "netns": str(placeholder)},
+            ],
+        )
+    assert [r["error"] for r in results] == [
+        f"network namespace '{tmp_path / 'gone'}' does not exist",
+        f"network namespace '{placeholder}' does not exist",
+    ]
+    assert [(r["ok"], r["sent"], r["netns"]) for r in results] == [
+        (False, 0, str(tmp_path / "gone")),
+        (False, 0, str(placeholder)),
+    ]
+    assert not (tmp_path / "gone").exists()  # never created
+
+
+def test_a_missing_module_namespace_fails_the_run(tmp_path: Path) -> None:
+    gone = str(tmp_path / "gone")
+    message = f"reachability: network namespace '{gone}' does not exist; create it first"
+    with Session() as session, pytest.raises(NetlabError, match=re.escape(message)):
+        check_reachability(session, gone, [{"address": "10.0.0.1", "netns": str(tmp_path / "other")}])
