@@ -18,6 +18,7 @@ import errno
 import ipaddress
 import os
 import random
+import resource
 import selectors
 import socket
 import struct
@@ -303,6 +304,9 @@ class Prober:
                     target.size = DEFAULT_SIZE
 
     def run(self, targets: list[Target]) -> None:
+        groups = by_netns(targets)
+        # Every socket of every namespace is open at once: a TCP socket per TCP target, up to 4 raw ones each.
+        _raise_fd_limit(sum(t.tcp_port is not None for t in targets) + 4 * len(groups) + 256)
         ident = random.randrange(1, 0xFFFF)
         sel = selectors.DefaultSelector()
         raw: dict[tuple[str | None, int, bool], socket.socket] = {}
@@ -311,7 +315,7 @@ class Prober:
         tcp: dict[socket.socket, tuple[Target, float, float]] = {}
         seq = 0
         try:
-            for netns, members in by_netns(targets).items():
+            for netns, members in groups.items():
                 if not self.session.netns_exists(netns):
                     for target in members:
                         target.netns_error = f"network namespace {netns!r} does not exist"
@@ -344,8 +348,13 @@ class Prober:
         seq: int,
     ) -> int:
         """Send the target's echo requests and start its TCP connect (the thread is inside its namespace)."""
+        sock = None
         if target.icmp and target.icmp_error is None:
-            sock = self._raw(raw, sel, target.netns, target.version, target.dont_fragment)
+            try:
+                sock = self._raw(raw, sel, target.netns, target.version, target.dont_fragment)
+            except OSError as exc:
+                target.icmp_error = f"cannot open a raw ICMP socket ({_os_error(exc)})"
+        if sock is not None:
             for _probe in range(target.count):
                 seq = (seq + 1) & 0xFFFF
                 packet = echo_request(target.version, ident, seq, target.size or 0)
@@ -387,26 +396,37 @@ class Prober:
         if key not in raw:
             if version == 4:
                 sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-                sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if df else IP_PMTUDISC_DONT)
             else:
                 sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO if df else IPV6_PMTUDISC_DONT)
-                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_DONTFRAG, 1 if df else 0)
-            for option, force in ((socket.SO_RCVBUF, SO_RCVBUFFORCE), (socket.SO_SNDBUF, SO_SNDBUFFORCE)):
-                # Every reply of a large matrix arrives at once: room for thousands (root may force it).
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, force, SOCKET_BUFFER)
-                except OSError:
-                    sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
-            sock.setblocking(False)
-            sel.register(sock, selectors.EVENT_READ, ("raw", (netns, version)))
+            try:
+                if version == 4:
+                    sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if df else IP_PMTUDISC_DONT)
+                else:
+                    pmtu = IPV6_PMTUDISC_DO if df else IPV6_PMTUDISC_DONT
+                    sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, pmtu)
+                    sock.setsockopt(socket.IPPROTO_IPV6, IPV6_DONTFRAG, 1 if df else 0)
+                for option, force in ((socket.SO_RCVBUF, SO_RCVBUFFORCE), (socket.SO_SNDBUF, SO_SNDBUFFORCE)):
+                    # Every reply of a large matrix arrives at once: room for thousands (root may force it).
+                    try:
+                        sock.setsockopt(socket.SOL_SOCKET, force, SOCKET_BUFFER)
+                    except OSError:
+                        sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+                sock.setblocking(False)
+                sel.register(sock, selectors.EVENT_READ, ("raw", (netns, version)))
+            except BaseException:
+                sock.close()
+                raise
             raw[key] = sock
         return raw[key]
 
     @staticmethod
     def _connect(tcp: dict[socket.socket, Any], sel: selectors.BaseSelector, target: Target) -> None:
         family = socket.AF_INET if target.version == 4 else socket.AF_INET6
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            target.tcp_ok, target.tcp_error = False, f"cannot open a socket ({_os_error(exc)})"
+            return
         sock.setblocking(False)
         start = time.monotonic()
         code = sock.connect_ex((target.address, target.tcp_port))
@@ -488,6 +508,17 @@ class Prober:
 
 class _NoRoute(Exception):
     pass
+
+
+def _raise_fd_limit(needed: int) -> None:
+    """Raise the soft limit of open files toward ``needed`` (at most the hard limit), so every socket fits."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    want = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+    if want > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def check_reachability(session: Session, netns: str | None, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
