@@ -71,6 +71,7 @@ box_dir() { echo "${VAGRANT_HOME:-$HOME/.vagrant.d}/boxes/${BOX_NAME//\//-VAGRAN
 cmd_box() {
   local box hash
   box=$("$HERE/box/build.sh")
+  [ -f "$box" ] || die "vagrant/box/build.sh printed no box path: '$box'"
   hash=$(basename "$box" .box)
   hash=${hash##*-}
   if grep -qs "box $hash:" "$(box_dir)/info.txt"; then

@@ -49,6 +49,9 @@ if [ -s "$BOX" ]; then
   echo "$BOX"
   exit 0
 fi
+# From here on, stdout carries only the box's path (the caller reads it: box=$(build.sh)); everything the
+# build prints (debootstrap, the chroot's setup, mke2fs) goes to stderr.
+exec 3>&1 1>&2
 [ "$(id -u)" = 0 ] || { echo "build.sh: run as root (debootstrap and chroot need it)" >&2; exit 1; }
 for tool in debootstrap mke2fs qemu-img unshare; do
   command -v "$tool" >/dev/null || { echo "build.sh: $tool is missing: run vagrant/deps.sh" >&2; exit 1; }
@@ -114,4 +117,4 @@ tar -C "$WORK/box" -cf "$WORK/box.tar" metadata.json Vagrantfile info.txt vmlinu
 find "$CACHE/boxes" -name 'cnfs-debian12-*.box' ! -name "$(basename "$BOX")" -delete
 mv "$WORK/box.tar" "$BOX"
 log "built $BOX ($(du -h "$BOX" | cut -f1), kernel $KVER)"
-echo "$BOX"
+echo "$BOX" >&3
