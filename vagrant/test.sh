@@ -3,14 +3,17 @@
 # make test-vagrant: the talk's four stages on real VMs, in libvirt namespaces of the project's own.
 #
 #   deps -> box (cached) -> libvirt in the lab's namespaces -> vagrant up (retried) ->
-#   per stage: apply -> verify -> teardown of that stage -> check that the nodes are clean
-#   (network_namespace, single_node, multi_node, overlay with udp, vxlan and wireguard)
-#   -> molecule scenario `vagrant` (overlay vxlan: idempotence, check mode, testinfra) -> vagrant destroy ->
-#   namespaces and state removed (also on failure or interrupt: trap), with the VMs' serial consoles
-#   printed on failure, and a table of timings at the end.
+#   per stage: apply + verify (one ansible-playbook run) -> teardown of that stage + check that the nodes
+#   are clean (one run) (network_namespace, single_node, multi_node, overlay with udp and vxlan)
+#   -> molecule scenario `vagrant` (overlay wireguard, the backend this machine's kernel lacks: converge,
+#   idempotence, check mode, testinfra, cleanup) + check that the nodes are clean
+#   -> optionally the overlay module's integration target on a VM (backend wireguard, about 13 minutes) -> vagrant destroy -> namespaces and state removed (also on failure or
+#   interrupt: trap), with the VMs' serial consoles printed on failure, and a table of timings at the end.
 #
-# Environment: CNFS_VAGRANT_BACKENDS (overlay backends to run, default "udp vxlan wireguard"),
-# CNFS_VAGRANT_MOLECULE=0 (skip the molecule scenario),
+# Environment: CNFS_VAGRANT_BACKENDS (overlay backends for the stage loop, default "udp vxlan", plus
+# wireguard when the molecule scenario, which covers wireguard, is skipped), CNFS_VAGRANT_MOLECULE=0 (skip
+# the molecule scenario), CNFS_VAGRANT_WG_TARGET=1 (also run the overlay module's integration target with
+# backend wireguard on node1: its whole life cycle, asserted on the kernel; about 13 minutes here),
 # CNFS_VAGRANT_KEEP=1 (leave the lab up at the end, for debugging: vagrant/lab.sh ns-down removes it),
 # and those of vagrant/lab.sh.
 set -euo pipefail
@@ -27,7 +30,12 @@ export ANSIBLE_COLLECTIONS_PATH=$REPO/.collections
 # CPU is the bottleneck), no colour escapes in logs.
 export ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=900s"
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0
-BACKENDS=${CNFS_VAGRANT_BACKENDS:-udp vxlan wireguard}
+MOLECULE=${CNFS_VAGRANT_MOLECULE:-1}
+if [ "$MOLECULE" = 1 ]; then
+  BACKENDS=${CNFS_VAGRANT_BACKENDS:-udp vxlan}
+else
+  BACKENDS=${CNFS_VAGRANT_BACKENDS:-udp vxlan wireguard}
+fi
 LAB=$HERE/lab.sh
 
 TIMES=()
@@ -94,26 +102,32 @@ export CNFS_VAGRANT_SSH_CONFIG=$CNFS_VAGRANT_STATE/ssh-config
 step "guest kernel modules" "$LAB" run ansible -i inventory/vagrant nodes -m ansible.builtin.command \
   -a "modprobe -a vxlan wireguard geneve ip_gre bridge veth tun"
 
-# Each stage is torn down on its own (playbooks/teardown.yml with only that stage: a quarter of the remote
-# tasks of the default, all-stages teardown, which the molecule scenario's cleanup runs), and then the
-# nodes must be clean, read with `ip` (vagrant/check_clean.yml).
-teardown() {
-  playbook playbooks/teardown.yml -e "{\"teardown_stages\": [\"$1\"]}" "${@:2}" &&
-    playbook vagrant/check_clean.yml
-}
-
+# Each stage is applied and verified in one ansible-playbook run, then torn down on its own
+# (playbooks/teardown.yml with only that stage: a quarter of the remote tasks of the default, all-stages
+# teardown, which the molecule scenario's cleanup runs) and the nodes must be clean, read with `ip`
+# (vagrant/check_clean.yml), again in one run. Every ansible-playbook run costs seconds of controller start.
 for stage in network_namespace single_node multi_node; do
-  step "$stage" playbook "playbooks/$stage.yml"
-  step "$stage verify" playbook playbooks/verify.yml -e "verify_stage=$stage"
-  step "$stage teardown" teardown "$stage"
+  step "$stage + verify" playbook "playbooks/$stage.yml" playbooks/verify.yml -e "verify_stage=$stage"
+  step "$stage teardown + clean" playbook playbooks/teardown.yml vagrant/check_clean.yml \
+    -e "{\"teardown_stages\": [\"$stage\"]}"
 done
 for backend in $BACKENDS; do
-  step "overlay $backend" playbook playbooks/overlay.yml -e "overlay_backend=$backend"
-  step "overlay $backend verify" playbook playbooks/verify.yml -e verify_stage=overlay -e "overlay_backend=$backend"
-  step "overlay $backend teardown" teardown overlay -e "overlay_backend=$backend"
+  step "overlay $backend + verify" playbook playbooks/overlay.yml playbooks/verify.yml \
+    -e verify_stage=overlay -e "overlay_backend=$backend"
+  step "overlay $backend teardown + clean" playbook playbooks/teardown.yml vagrant/check_clean.yml \
+    -e '{"teardown_stages": ["overlay"]}' -e "overlay_backend=$backend"
 done
-if [ "${CNFS_VAGRANT_MOLECULE:-1}" = 1 ]; then
-  step "molecule scenario vagrant" "$LAB" run molecule test -s vagrant
+# The overlay module's own integration target (check mode, diff, idempotence, keys, peers, repair, removal,
+# asserted on the kernel's state) with the backend this machine's kernel lacks, on one VM: the target's
+# nodes are namespaces inside it. (udp and vxlan: make test-integration runs the same target on this
+# machine's kernel.)
+if [ "${CNFS_VAGRANT_WG_TARGET:-0}" = 1 ]; then
+  step "overlay module target (wireguard)" playbook tests/integration/targets/overlay_module/vagrant.yml \
+    -e '{"overlay_module_backends": ["wireguard"], "overlay_module_validation": false}'
+fi
+if [ "$MOLECULE" = 1 ]; then
+  step "molecule scenario vagrant (wireguard)" "$LAB" run molecule test -s vagrant
+  step "clean after molecule" playbook vagrant/check_clean.yml
 fi
 if [ "${CNFS_VAGRANT_KEEP:-0}" != 1 ]; then
   step "vagrant destroy" "$LAB" destroy
