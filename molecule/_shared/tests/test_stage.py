@@ -18,13 +18,16 @@ from typing import Any
 
 STAGE = os.environ.get("CNFS_STAGE", "overlay")
 BACKEND = os.environ.get("CNFS_OVERLAY_BACKEND", "udp")
+# The overlay's MTU on a 1500-byte underlay: outer IPv4 + UDP (udp), + VXLAN header and inner Ethernet (vxlan),
+# + WireGuard's header and tag (wireguard).
+OVERLAY_MTU = {"udp": 1472, "vxlan": 1450, "wireguard": 1440}[BACKEND]
 CONTAINERS = ["con"] if STAGE == "network_namespace" else ["con1", "con2"]
 
 testinfra_hosts = ["nodes"]
 
 READ_STATE = r"""
-printf '{"links":%s,"addrs":%s,"routes":%s,"sysctl":{"ip_forward":"%s","rp_filter":"%s"},"netns":{' \
-  "$(ip -j -d link show)" "$(ip -j addr show)" "$(ip -4 -j route show)" \
+printf '{"links":%s,"addrs":%s,"routes":%s,"rules":%s,"sysctl":{"ip_forward":"%s","rp_filter":"%s"},"netns":{' \
+  "$(ip -j -d link show)" "$(ip -j addr show)" "$(ip -4 -j route show)" "$(ip -4 -j rule show)" \
   "$(cat /proc/sys/net/ipv4/ip_forward)" "$(cat /proc/sys/net/ipv4/conf/all/rp_filter)"
 sep=
 for ns in $(ip netns list | cut -d' ' -f1); do
@@ -133,9 +136,16 @@ def test_routes_between_nodes(host: Any) -> None:
     else:  # overlay: the underlay carries no container routes; the overlay devices do
         assert via_underlay == {}
         for n in others:
-            dev = f"tun-{n['name']}" if BACKEND == "udp" else "vxlan0"
+            dev = {"udp": f"tun-{n['name']}", "vxlan": "vxlan0", "wireguard": "wg0"}[BACKEND]
             assert any(r["dst"] == f"172.16.{n['index'] - 1}.0/24" and r["dev"] == dev for r in s["routes"])
             assert "LOWER_UP" in link(s["links"], dev)["flags"]  # udp: socat is attached to the tun
+        if BACKEND == "wireguard":  # container traffic to the peer nodes goes into the tunnel too
+            wg = link(s["links"], "wg0")
+            assert wg["linkinfo"]["info_kind"] == "wireguard"
+            assert any(
+                r.get("src") == f"172.16.{i - 1}.0" and r.get("srclen") == 24 and r.get("table") == "52000"
+                for r in s["rules"]
+            ), s["rules"]
 
 
 def test_sysctls(host: Any) -> None:
@@ -163,7 +173,7 @@ def test_connectivity(host: Any) -> None:
                 checks += [(con, n["ip"])] + [(con, f"172.16.{n['index'] - 1}.{h}") for h in (1, 2, 3)]
     probes = [(src, dst, "") for src, dst in checks]
     if STAGE == "overlay":  # full-size, don't fragment: the overlay MTU leaves room for its header
-        size = (1472 if BACKEND == "udp" else 1450) - 28
+        size = OVERLAY_MTU - 28
         for n in others:
             probes += [(con, f"172.16.{n['index'] - 1}.{h}", f"-M do -s {size} ") for con in CONTAINERS for h in (2, 3)]
     script = "; ".join(
@@ -180,7 +190,7 @@ def test_overlay_mtu(host: Any) -> None:
     if STAGE != "overlay":
         return
     s = state(host)
-    mtu = 1472 if BACKEND == "udp" else 1450
+    mtu = OVERLAY_MTU
     for k, con in enumerate(CONTAINERS, start=1):
         assert link(s["netns"][con]["links"], f"veth{k}1")["mtu"] == mtu
         assert link(s["links"], f"veth{k}0")["mtu"] == mtu
