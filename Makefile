@@ -1,11 +1,13 @@
 # cnfs.netlab build and test plumbing.
 #
 #   make setup   OS packages, .venv, .collections symlink (idempotent, fast when done)
-#   make test    everything CI runs: lint sanity unit integration system molecule
+#   make test    everything CI runs: lint sanity unit integration system molecule, then vagrant
+#   make test-quick   the same without the Vagrant tier (no VMs: minutes less)
 #   make demo    build the lab, the overlay, and verify it (inventory/netns)
 #   make bench   benchmarks/run.py
 #   make clean   remove .venv build .collections and caches
 #   single tiers: lint test-sanity test-unit test-integration [TARGETS=netns] test-system test-molecule
+#                 test-vagrant
 #
 # Every target runs the tools from .venv. Run as root: the lab, the integration tests and
 # the OS packages need it.
@@ -40,11 +42,11 @@ COLLECTION_COPY := $(CURDIR)/build/sanity/ansible_collections/cnfs/netlab
 ANSIBLE_TEST := ansible-test
 ANSIBLE_TEST_ENV := --python $(PY_VERSION) --color no
 
-.PHONY: help setup os-packages venv collections-link ansible-test-pip test lint test-sanity test-unit \
+.PHONY: help setup os-packages venv collections-link ansible-test-pip test test-quick lint test-sanity test-unit \
 	test-integration test-system test-molecule demo bench clean collection-copy build
 
 help:
-	@sed -n '3,8s/^#  //p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,10s/^#  //p' $(firstword $(MAKEFILE_LIST))
 
 # ---------------------------------------------------------------- setup
 
@@ -96,7 +98,11 @@ ansible-test-pip: venv
 
 # ---------------------------------------------------------------- tests
 
-test: setup
+# The fast tiers first; the Vagrant tier (real VMs, minutes) last.
+test: test-quick
+	$(MAKE) test-vagrant
+
+test-quick: setup
 	$(MAKE) lint
 	$(MAKE) test-sanity
 	$(MAKE) test-unit
@@ -166,7 +172,7 @@ clean:
 
 # ---------------------------------------------------------------- Vagrant lab (docs/vagrant.md)
 # Real VMs (software emulation where KVM is unusable) in libvirt namespaces of the lab's own; minutes, not
-# seconds. Not part of `make test`.
+# seconds. The last tier of `make test`.
 VAGRANT_LAB := CNFS_VAGRANT_ISOLATED=1 vagrant/lab.sh
 .PHONY: test-vagrant vagrant-box vagrant-up vagrant-destroy
 
