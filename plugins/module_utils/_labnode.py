@@ -82,6 +82,9 @@ IFF_UP = 0x1
 
 _LAB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+# Names in /run/cnfs-netlab that modules run on a host keep their state under (_overlay.RUN_DIR,
+# _args.SYSCTL_JOURNAL and its lock): a lab of that name would share its state directory with them.
+RESERVED_LAB_NAMES = frozenset({"overlay", "sysctl-journal.json", "sysctl-journal.json.lock"})
 
 
 # ---------------------------------------------------------------------------------- pure helpers
@@ -90,6 +93,11 @@ def validate_lab_name(name: Any) -> str:
         raise NetlabError(
             f"lab name {name!r} is not usable: use 1-64 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
+        )
+    if name in RESERVED_LAB_NAMES:
+        raise NetlabError(
+            f"lab name {name!r} is reserved: /run/cnfs-netlab/{name} holds the state of modules run on the host "
+            "(overlay processes, the sysctl journal); choose another name"
         )
     return name
 

@@ -4,10 +4,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from ansible_collections.cnfs.netlab.plugins.module_utils._args import SYSCTL_JOURNAL
 from ansible_collections.cnfs.netlab.plugins.module_utils._labnode import (
     NODE_SYSCTL,
+    RESERVED_LAB_NAMES,
     LabPaths,
     LabResource,
     NodeResource,
@@ -23,6 +27,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._labnode import (
     validate_sysctl,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import RUN_DIR
 
 MOUNTINFO = (
     "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
@@ -88,6 +93,19 @@ def test_lab_name_ok(name: str) -> None:
 def test_lab_name_bad(name: object) -> None:
     with pytest.raises(NetlabError, match="is not usable"):
         validate_lab_name(name)
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_LAB_NAMES))
+def test_lab_name_reserved(name: str) -> None:
+    with pytest.raises(NetlabError, match=f"lab name '{name}' is reserved"):
+        validate_lab_name(name)
+
+
+def test_reserved_lab_names_are_the_host_side_state() -> None:
+    """Every name the modules keep state under in /run/cnfs-netlab is reserved, and nothing else."""
+    used = {os.path.basename(RUN_DIR), os.path.basename(SYSCTL_JOURNAL), os.path.basename(SYSCTL_JOURNAL) + ".lock"}
+    assert {os.path.dirname(RUN_DIR), os.path.dirname(SYSCTL_JOURNAL)} == {"/run/cnfs-netlab"}
+    assert used == RESERVED_LAB_NAMES
 
 
 @pytest.mark.parametrize("name", ["node1", "n", "edge-1.a_b", "x" * 15])
