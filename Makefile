@@ -98,17 +98,15 @@ ansible-test-pip: venv
 
 # ---------------------------------------------------------------- tests
 
-# The fast tiers first; the Vagrant tier (real VMs, minutes) last.
+# The fast tiers first; the Vagrant tier (real VMs, minutes) last. Each tier's time is printed after it.
+QUICK_TIERS := lint test-sanity test-unit test-integration test-system test-molecule
 test: test-quick
-	$(MAKE) test-vagrant
+	@start=$$SECONDS; $(MAKE) test-vagrant; echo "make test: test-vagrant took $$((SECONDS - start)) s"
 
 test-quick: setup
-	$(MAKE) lint
-	$(MAKE) test-sanity
-	$(MAKE) test-unit
-	$(MAKE) test-integration
-	$(MAKE) test-system
-	$(MAKE) test-molecule
+	@for tier in $(QUICK_TIERS); do \
+		start=$$SECONDS; $(MAKE) $$tier; echo "make test: $$tier took $$((SECONDS - start)) s"; \
+	done
 
 lint: setup
 	ruff check .
