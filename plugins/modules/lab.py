@@ -41,8 +41,9 @@ options:
     description:
       - Name of the lab. Several labs can exist side by side; each node of a lab is reached with the same
         lab name in the C(cnfs_netlab_lab) variable of the M(cnfs.netlab.nsenter) connection.
-      - 1-64 letters, digits, C(_), C(.) or C(-). Not C(overlay), C(sysctl-journal.json) or C(sysctl-journal.json.lock):
-        modules run on the host keep their state under those names in C(/run/cnfs-netlab).
+      - 1-64 letters, digits, C(_), C(.) or C(-).
+      - Not C(overlay), C(sysctl-journal.json) or C(sysctl-journal.json.lock), the names under which modules run on the
+        host keep their state in C(/run/cnfs-netlab).
     type: str
     default: netlab
   state:
