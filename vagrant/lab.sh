@@ -88,7 +88,7 @@ cmd_box() {
 cmd_probe() {
   if [ -n "${CNFS_VAGRANT_DRIVER:-}" ]; then echo "$CNFS_VAGRANT_DRIVER"; return; fi
   if [ ! -w /dev/kvm ]; then echo qemu; return; fi
-  local boot cached kernel out
+  local boot cached kernel out rc=0
   boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
   cached="$CACHE/kvm-probe.$boot"
   if [ -s "$cached" ]; then cat "$cached"; return; fi
@@ -98,14 +98,21 @@ cmd_probe() {
     kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n1 || true)
   fi
   [ -s "$kernel" ] || { echo qemu; return; }
+  # QEMU's `-serial stdio` sets O_NONBLOCK on its stdin and, killed by the timeout (or aborting), leaves it
+  # so: its stdin is a /dev/null of its own, never the caller's (shared) one, which every later ansible
+  # command would find non-blocking and refuse to start with (tests/unit/vagrant/test_stdio.py).
   out=$(timeout -k 5 20 qemu-system-x86_64 -accel kvm -cpu host -m 256 -smp 1 -nodefaults -display none \
-          -no-reboot -serial stdio -kernel "$kernel" -append "console=ttyS0 panic=-1" 2>&1 || true)
+          -no-reboot -serial stdio -kernel "$kernel" -append "console=ttyS0 panic=-1" </dev/null 2>&1) || rc=$?
   if grep -q 'Unable to mount root fs\|Kernel panic' <<<"$out"; then
     echo kvm | tee "$cached"
-  else
-    log "KVM is there but a KVM guest did not boot in 20 s: using software emulation (qemu)"
-    echo qemu | tee "$cached"
+    return
   fi
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    log "KVM is there but a KVM guest did not boot in 20 s: using software emulation (qemu)"
+  else
+    log "KVM is there but QEMU failed under it (exit $rc: $(grep -m1 . <<<"$out")): using software emulation (qemu)"
+  fi
+  echo qemu | tee "$cached"
 }
 
 # ------------------------------------------------------------------------------------------ namespaces
