@@ -2,7 +2,7 @@
 # shellcheck disable=SC2012,SC2016  # ls lists file names this project makes; single quotes are expanded by the inner shell
 # make test-vagrant: the talk's four stages on real VMs, in libvirt namespaces of the project's own.
 #
-#   deps -> box (cached) -> libvirt in the lab's namespaces -> vagrant up (retried) ->
+#   deps -> box (cached) -> stdio regression test -> libvirt in the lab's namespaces -> vagrant up (retried) ->
 #   per stage: apply + verify (one ansible-playbook run) -> teardown of that stage + check that the nodes
 #   are clean (one run) (network_namespace, single_node, multi_node, overlay with udp and vxlan)
 #   -> molecule scenario `vagrant` (overlay wireguard, the backend this machine's kernel lacks: converge,
@@ -38,24 +38,16 @@ else
 fi
 LAB=$HERE/lab.sh
 
-TIMES=()
-START=$SECONDS
-CURRENT=""
-step() {  # name, command...: runs it, records its duration
-  local name=$1 t=$SECONDS
-  shift
-  CURRENT=$name
-  printf '\n===== [%4ds] %s\n' $((SECONDS - START)) "$name"
-  "$@"
-  TIMES+=("$(printf '%-34s %4d s' "$name" $((SECONDS - t)))")
-  CURRENT=""
-}
+# shellcheck source=vagrant/steps.sh
+. "$HERE/steps.sh"
 playbook() { "$LAB" run ansible-playbook -i inventory/vagrant "$@"; }
 
 finish() {
   local rc=$?
   trap - EXIT INT TERM
   set +e
+  exec </dev/null
+  sane_stdio "before the tier's cleanup"
   if [ "$rc" != 0 ]; then
     printf '\n===== FAILED%s (exit %s)\n' "${CURRENT:+ in step: $CURRENT}" "$rc"
     if [ -d "$CNFS_VAGRANT_STATE/console" ]; then
@@ -86,8 +78,12 @@ fi
 
 step "deps" "$LAB" deps
 step "box (cached unless changed)" "$LAB" box
+# The KVM probe (QEMU really run, on a probe cache of the test's own) leaves the caller's stdin blocking:
+# on a new machine it once left it non-blocking, and every ansible command of the tier refused to start.
+step "stdio regression test" env CNFS_REQUIRE_PROBE_TEST=1 \
+  pytest -q -p no:cacheprovider tests/unit/vagrant/test_stdio.py
 step "libvirt in namespaces" "$LAB" ns-up
-echo "libvirt driver: $("$LAB" probe)"
+echo "libvirt driver: $("$LAB" probe </dev/null)"
 step "vagrant up" "$LAB" up
 
 # The inventory, once live from `vagrant ssh-config`, then from its saved output (each vagrant call costs
