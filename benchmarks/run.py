@@ -150,7 +150,7 @@ def planner_seconds(nodes: int, containers: int, reps: int = 5) -> list[float]:
     names = list(hostvars)
     old = _stage.plan_stage("multi_node", names, hostvars)
     out = []
-    for _ in range(reps):
+    for _rep in range(reps):
         start = time.perf_counter()
         plans = _stage.plan_stage("overlay", names, hostvars, recorded_index={h: p["index"] for h, p in old.items()})
         for host, plan in plans.items():

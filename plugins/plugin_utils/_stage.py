@@ -154,6 +154,14 @@ def settings_for(values: dict[str, Any], node: str) -> dict[str, Any]:
     return out
 
 
+def container_mac(address: str, node_end: bool = False) -> str:
+    """The MAC of a container's end of its veth pair: 0a:58 and the four bytes of its IPv4 address (like the
+    Kubernetes bridge plugin), 0a:59 for the node's end. Derived, not random: a pair recreated by a repair gets the
+    same MACs, so the neighbour entries of the bridge and the other containers stay valid."""
+    prefix = (0x0A, 0x59 if node_end else 0x58)
+    return ":".join(f"{b:02x}" for b in (*prefix, *ipaddress.IPv4Address(address).packed))
+
+
 def _node_plan(host: str, index: int, address: str, s: dict[str, Any], bridged: bool) -> dict[str, Any]:
     plen = s["subnet_prefix"]
     base: ipaddress.IPv4Network = s["subnet_base"]
@@ -198,10 +206,26 @@ def _node_plan(host: str, index: int, address: str, s: dict[str, Any], bridged: 
         addr = str(net.network_address + first + k - 1)
         prefix = plen if bridged else 32
         containers.append(
-            {"name": name, "netns": name, "node_ifname": node_if, "ifname": cont_if, "address": addr, "prefix": prefix}
+            {
+                "name": name,
+                "netns": name,
+                "node_ifname": node_if,
+                "ifname": cont_if,
+                "address": addr,
+                "prefix": prefix,
+                "mac": container_mac(addr),
+            }
         )
         res["namespaces"].append({"name": name})
-        veth: dict[str, Any] = {"name": node_if, "peer": cont_if, "peer_netns": name, "up": True, "mtu": s["mtu"]}
+        veth: dict[str, Any] = {
+            "name": node_if,
+            "peer": cont_if,
+            "peer_netns": name,
+            "up": True,
+            "mtu": s["mtu"],
+            "mac": container_mac(addr, node_end=True),
+            "peer_mac": container_mac(addr),
+        }
         if bridged:
             veth["bridge"] = s["bridge"]
         res["veths"].append(veth)
@@ -234,7 +258,7 @@ def _address_of(host: str, hv: dict[str, Any], given: Any) -> str:
                 break
         else:
             value = host
-    text = str(value).split("/")[0].strip()
+    text = str(value).split("/", maxsplit=1)[0].strip()
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
