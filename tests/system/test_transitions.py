@@ -12,7 +12,8 @@ equals R's for the same target; verify passes in the same run, and a third apply
 ONE ansible-playbook run (stage, verify, stage again). On three nodes: removing the middle node from the
 inventory is refused while it would renumber the last one, done with explicit indexes (the other nodes end as a
 fresh apply leaves them), and the node is added back (all three end as before); a veth pair deleted behind
-Ansible's back is recreated with the same MACs and verify passes in the same run.
+Ansible's back is recreated with the same MACs and verify passes in the same run; a device of another backend
+left on a node fails verify with a row that names it.
 """
 
 from __future__ import annotations
@@ -223,6 +224,18 @@ def test_nodes_removed_and_added_keep_their_identity(lab_factory: Any) -> None:
         assert lab.node_json("node1", ["ip", "-n", "con2", "-j", "link", "show", "veth21"])[0]["address"] == macs
         assert macs == "0a:58:ac:10:00:03"
         assert_same(full, kernel_state(lab), "repair")
+        # leftovers of another backend (made by hand here) fail verify with a row that names them
+        lab.node_run(
+            "node1", ["ip", "link", "add", "vxlan0", "type", "vxlan", "id", "1", "dstport", "4789", "dev", "eth1"]
+        )
+        try:
+            stale = lab.playbook("playbooks/verify.yml")
+        finally:
+            lab.node_run("node1", ["ip", "link", "del", "vxlan0"])
+        assert stale.rc != 0
+        assert re.search(r"FAILED +node1 +-> +leftover +- +vxlan device vxlan0 \(not of stage overlay\)", stale.output)
+        total = re.search(r"TOTAL +stage overlay, (\d+) checks, (\d+) PASSED, 1 FAILED", stale.output)
+        assert total and int(total.group(1)) == int(total.group(2)) + 1, stale.output[-5000:]
     finally:
         write_nodes(lab, ["node1", "node2", "node3"])
         run_ok(lab.playbook("playbooks/teardown.yml"))
