@@ -133,6 +133,49 @@ def lab_ctl(action: str, lab: Lab | str, count: int = 0) -> None:
         raise RuntimeError(f"lab {action} {name} failed: {proc.stdout}{proc.stderr}")
 
 
+def planner_seconds(nodes: int, containers: int, reps: int = 5) -> list[float]:
+    """Wall seconds of all the controller-side planning of a stage apply and a verify, ``reps`` times."""
+    sys.path.insert(0, str(REPO / ".collections"))
+    from ansible_collections.cnfs.netlab.plugins.plugin_utils import _stage
+
+    hostvars = {
+        f"node{i}": {
+            "node_index": i,
+            "underlay_ip": f"10.0.{i // 250}.{i % 250 + 1}",
+            "cnfs_netlab_container_count": containers,
+            "cnfs_netlab_backend": "vxlan",
+        }
+        for i in range(1, nodes + 1)
+    }
+    names = list(hostvars)
+    old = _stage.plan_stage("multi_node", names, hostvars)
+    out = []
+    for _rep in range(reps):
+        start = time.perf_counter()
+        plans = _stage.plan_stage("overlay", names, hostvars, recorded_index={h: p["index"] for h, p in old.items()})
+        for host, plan in plans.items():
+            _stage.converge_resources(plan["resources"], _stage.record("multi_node", old[host]))
+            _stage.record("overlay", plan)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def verify_seconds(nodes: int, containers: int) -> float:
+    """Wall seconds of verify's Python at that size: every node's targets and the table of all results."""
+    sys.path.insert(0, str(REPO / ".collections"))
+    from ansible_collections.cnfs.netlab.plugins.plugin_utils import _stage, _verify
+
+    hostvars = {
+        f"node{i}": {"node_index": i, "underlay_ip": f"10.0.0.{i}", "cnfs_netlab_container_count": containers}
+        for i in range(1, nodes + 1)
+    }
+    plans = _stage.plan_stage("overlay", list(hostvars), hostvars)
+    start = time.perf_counter()
+    reach = {h: {"results": [{**t, "ok": True, "rtt_ms": 0.1} for t in _verify.checks(plans, h)]} for h in plans}
+    _verify.table(list(plans), plans, reach)
+    return time.perf_counter() - start
+
+
 def _lab_ctl_main(action: str, name: str, count: int) -> int:
     sys.path.insert(0, str(REPO / ".collections"))
     from ansible_collections.cnfs.netlab.plugins.module_utils._labnode import build_resources
@@ -431,6 +474,15 @@ class Bench:
             {k: v for k, v in asdict(run).items() if k not in ("tail", "profile")} | {"profile": profile_split(run)}
         )
 
+    # ------------------------------------------------------------------ 0. the controller-side planner
+    def planner(self) -> None:
+        """The stage planner's Python at 32 nodes x 16 containers (no lab): the plans of every node, each node's
+        lists against a recorded plan of another stage and the records; and, for information, verify's checks and
+        table (its matrix grows with the square of the lab: ~600,000 rows at 32x16)."""
+        seconds = planner_seconds(32, 16, reps=5)
+        log(f"planner: 32x16 in {min(seconds):.3f} s (best of {len(seconds)})")
+        self.results["planner"] = {"32x16": seconds, "verify 32x16": verify_seconds(32, 16)}
+
     # ------------------------------------------------------------------ 1. converge on 2 nodes
     def converge(self) -> None:
         smoke = self.args.smoke
@@ -440,8 +492,8 @@ class Bench:
             ("network_namespace", "playbooks/network_namespace.yml", {}),
             ("single_node", "playbooks/single_node.yml", {}),
             ("multi_node", "playbooks/multi_node.yml", {}),
-            ("overlay udp", "playbooks/overlay.yml", {"overlay_backend": "udp"}),
-            ("overlay vxlan", "playbooks/overlay.yml", {"overlay_backend": "vxlan"}),
+            ("overlay udp", "playbooks/overlay.yml", {"cnfs_netlab_backend": "udp"}),
+            ("overlay vxlan", "playbooks/overlay.yml", {"cnfs_netlab_backend": "vxlan"}),
         ]
         naive = [
             ("naive udp", "benchmarks/naive_overlay.yml", {"naive_backend": "udp"}),
@@ -491,7 +543,7 @@ class Bench:
         nodes, containers = (int(x) for x in spec.split("x"))
         key = f"{nodes}x{containers}"
         lab = self.lab(nodes)
-        extra = {"overlay_backend": "vxlan", "overlay_container_count": containers}
+        extra = {"cnfs_netlab_backend": "vxlan", "cnfs_netlab_container_count": containers}
         reps = self.args.scale_reps if nodes * containers <= 64 else 1
         log(f"scale {key}: lab up")
         lab_ctl("down", lab)
@@ -636,8 +688,8 @@ class Bench:
             stages = [
                 ("dp2", "bridge (stage 2)", "playbooks/single_node.yml", {}),
                 ("dp3", "routed (stage 3)", "playbooks/multi_node.yml", {}),
-                ("dp4u", "overlay udp", "playbooks/overlay.yml", {"overlay_backend": "udp"}),
-                ("dp4v", "overlay vxlan", "playbooks/overlay.yml", {"overlay_backend": "vxlan"}),
+                ("dp4u", "overlay udp", "playbooks/overlay.yml", {"cnfs_netlab_backend": "udp"}),
+                ("dp4v", "overlay vxlan", "playbooks/overlay.yml", {"cnfs_netlab_backend": "vxlan"}),
             ]
             for suffix, key, playbook, extra in stages:
                 self.attempt(
@@ -860,6 +912,18 @@ class Report:
                 )
 
     def _evaluate(self) -> None:
+        planner = self.r.get("planner", {}).get("32x16")
+        if planner:
+            best = min(planner)
+            self.target(
+                "controller-side planning, 32x16 (every node's plan, its lists against the record, the record)",
+                f"{best:.3f} s (best of {len(planner)}; verify's checks and table "
+                f"{self.r['planner'].get('verify 32x16', float('nan')):.2f} s)",
+                None,
+                0.3,
+                best <= 0.3,
+                "",
+            )
         conv = self.r.get("converge", {})
         floor = med(walls(conv, "floor"))
         for backend in ("udp", "vxlan"):
@@ -1207,7 +1271,8 @@ class Report:
             out += [
                 "## 2. Scale: stage 4 (vxlan), nodes x containers per node",
                 "",
-                "`playbooks/overlay.yml -e overlay_backend=vxlan -e overlay_container_count=K` on an N-node lab",
+                "`playbooks/overlay.yml -e cnfs_netlab_backend=vxlan -e cnfs_netlab_container_count=K` on an N-node "
+                "lab",
                 "(inventory plugin `cnfs.netlab.lab`, `nodes: N`). *floor* is `benchmarks/floor.yml` on the same N",
                 "nodes; *shell* is `benchmarks/stage4.sh -p` (nodes in parallel). *lab up* / *lab down* are",
                 "`playbooks/lab.yml` and `playbooks/lab_destroy.yml` (the latter with stage 4 on the nodes, built",
@@ -1374,7 +1439,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description=__doc__.split("\n\n", maxsplit=1)[0], formatter_class=argparse.RawTextHelpFormatter
     )
     p.add_argument("--smoke", action="store_true", help="a few seconds: 2 nodes, 1 repetition, a subset, no plots")
-    p.add_argument("--sections", default="converge,scale,dataplane", help="comma-separated subset to run")
+    p.add_argument("--sections", default="planner,converge,scale,dataplane", help="comma-separated subset to run")
     p.add_argument("--reps", type=int, default=3, help="repetitions of each converge measurement")
     p.add_argument("--naive-reps", type=int, default=1, help="repetitions of the naive playbook (slow)")
     p.add_argument("--scale-reps", type=int, default=1, help="repetitions of scale points up to 64 containers")
@@ -1391,7 +1456,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.smoke:
         args.reps, args.naive_reps, args.scale_reps, args.dp_runs, args.dp_seconds = 1, 0, 1, 1, 2
         if args.sections == p.get_default("sections"):
-            args.sections = "converge,dataplane"
+            args.sections = "planner,converge,dataplane"
         args.lab = args.lab or f"bench-smoke-{os.getpid()}"
         args.out = args.out or args.results / "smoke" / "performance.md"
     args.lab = args.lab or "bench"
@@ -1399,9 +1464,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.img_dir = args.img_dir or REPO / "docs" / "img"
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     args.scales = [s.strip() for s in args.scales.split(",") if s.strip()]
-    unknown = set(args.sections) - {"converge", "scale", "dataplane"}
+    unknown = set(args.sections) - {"planner", "converge", "scale", "dataplane"}
     if unknown:
-        p.error(f"unknown sections {sorted(unknown)}: use converge, scale, dataplane")
+        p.error(f"unknown sections {sorted(unknown)}: use planner, converge, scale, dataplane")
     for spec in args.scales:
         if not re.fullmatch(r"\d+x\d+", spec):
             p.error(f"scale {spec!r} must look like 8x8 (nodes x containers per node)")
@@ -1461,7 +1526,7 @@ def main(argv: list[str]) -> int:
         bench.results = {"machine": machine(), "args": {k: v for k, v in vars(args).items() if k != "lab_ctl"}}
         bench.results["args"] = json.loads(json.dumps(bench.results["args"], default=str))
         try:
-            for section in ("converge", "scale", "dataplane"):
+            for section in ("planner", "converge", "scale", "dataplane"):
                 if section in args.sections:
                     getattr(bench, section)()
         finally:

@@ -98,20 +98,17 @@ export CNFS_VAGRANT_SSH_CONFIG=$CNFS_VAGRANT_STATE/ssh-config
 step "guest kernel modules" "$LAB" run ansible -i inventory/vagrant nodes -m ansible.builtin.command \
   -a "modprobe -a vxlan wireguard geneve ip_gre bridge veth tun"
 
-# Each stage is applied and verified in one ansible-playbook run, then torn down on its own
-# (playbooks/teardown.yml with only that stage: a quarter of the remote tasks of the default, all-stages
-# teardown, which the molecule scenario's cleanup runs) and the nodes must be clean, read with `ip`
+# Each stage is applied and verified in one ansible-playbook run, then torn down (playbooks/teardown.yml removes
+# what the apply recorded on the node, no setting needed) and the nodes must be clean, read with `ip`
 # (vagrant/check_clean.yml), again in one run. Every ansible-playbook run costs seconds of controller start.
 for stage in network_namespace single_node multi_node; do
   step "$stage + verify" playbook "playbooks/$stage.yml" playbooks/verify.yml -e "verify_stage=$stage"
-  step "$stage teardown + clean" playbook playbooks/teardown.yml vagrant/check_clean.yml \
-    -e "{\"teardown_stages\": [\"$stage\"]}"
+  step "$stage teardown + clean" playbook playbooks/teardown.yml vagrant/check_clean.yml
 done
 for backend in $BACKENDS; do
   step "overlay $backend + verify" playbook playbooks/overlay.yml playbooks/verify.yml \
-    -e verify_stage=overlay -e "overlay_backend=$backend"
-  step "overlay $backend teardown + clean" playbook playbooks/teardown.yml vagrant/check_clean.yml \
-    -e '{"teardown_stages": ["overlay"]}' -e "overlay_backend=$backend"
+    -e verify_stage=overlay -e "cnfs_netlab_backend=$backend"
+  step "overlay $backend teardown + clean" playbook playbooks/teardown.yml vagrant/check_clean.yml
 done
 # The overlay module's own integration target (check mode, diff, idempotence, keys, peers, repair, removal,
 # asserted on the kernel's state) with the backend this machine's kernel lacks, on one VM: the target's

@@ -37,6 +37,9 @@ options:
   nodes:
     description:
       - The nodes, either how many (V(2) is the talk's lab) or a list of node names.
+      - A list item may also be a dict C({name, index}); the index (default - the item's position) fixes the
+        node's underlay address and, as C(node_index), its container subnet. Give every node its index when nodes
+        may be removed from the middle of the list, so that the others keep theirs.
     type: raw
     default: 2
   node_name:
@@ -116,7 +119,7 @@ def node_names(nodes: Any, pattern: str) -> list[str]:
             raise AnsibleParserError(f"node_name {pattern!r} must contain {{n}}, the node number")
         names = [pattern.replace("{n}", str(i)) for i in range(1, count + 1)]
     elif isinstance(nodes, list) and nodes:
-        names = [str(n) for n in nodes]
+        names = [str(n["name"]) if isinstance(n, dict) and "name" in n else str(n) for n in nodes]
     else:
         raise AnsibleParserError(f"nodes must be a number of nodes or a non-empty list of names, not {nodes!r}")
     for name in names:
@@ -128,6 +131,26 @@ def node_names(nodes: Any, pattern: str) -> list[str]:
     if len(set(names)) != len(names):
         raise AnsibleParserError(f"node names must be unique: {names}")
     return names
+
+
+def node_indexes(nodes: Any, names: list[str]) -> list[int]:
+    """Each node's index: its own ``index`` in a ``nodes`` list of ``{name, index}``, else its position.
+
+    The index fixes the node's underlay address and container subnet, so a node with an index of its own keeps
+    them when another node is removed from the list."""
+    indexes = []
+    entries = nodes if isinstance(nodes, list) else names
+    for position, (entry, name) in enumerate(zip(entries, names, strict=True), start=1):
+        given = entry.get("index") if isinstance(entry, dict) else None
+        if given is None:
+            indexes.append(position)
+            continue
+        if isinstance(given, bool) or not isinstance(given, int) or given < 1:
+            raise AnsibleParserError(f"node {name}: index {given!r} must be a whole number, 1 or more")
+        indexes.append(given)
+    if len(set(indexes)) != len(indexes):
+        raise AnsibleParserError(f"node indexes must be unique: {dict(zip(names, indexes, strict=True))}")
+    return indexes
 
 
 def node_address(underlay: str, index: int, start: int, step: int) -> str:
@@ -174,7 +197,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         }
         for key, value in group_vars.items():
             self.inventory.set_variable(group, key, value)
-        for index, name in enumerate(names, start=1):
+        for index, name in zip(node_indexes(self.get_option("nodes"), names), names, strict=True):
             self.inventory.add_host(name, group=group)
             self.inventory.set_variable(name, "node_index", index)
             self.inventory.set_variable(name, "underlay_address", node_address(underlay, index, start, step))

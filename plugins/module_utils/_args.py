@@ -28,6 +28,8 @@ VETH_SPEC: dict[str, Any] = {
         "mtu": {"type": "int"},
         "up": {"type": "bool", "default": True},
         "bridge": {"type": "str"},
+        "mac": {"type": "str"},
+        "peer_mac": {"type": "str"},
         **STATE_ARG,
     },
     "required_if": [("state", "present", ["peer"])],

@@ -276,6 +276,19 @@ def _end_changes(
     return attrs
 
 
+def _mac(value: Any, what: str) -> str | None:
+    """A unicast Ethernet address, normalised to lower case with colons; None when not given."""
+    if value is None:
+        return None
+    text = str(value).strip().lower().replace("-", ":")
+    parts = text.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
+        raise NetlabError(f"{what} {value!r} is not a MAC address like 0a:58:ac:10:00:02")
+    if int(parts[0], 16) & 1 or text == "00:00:00:00:00:00":
+        raise NetlabError(f"{what} {value!r} is a multicast or zero address; use a unicast one (like 0a:58:...)")
+    return text
+
+
 def _ordered(state: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     """The state with its keys in the documented order (diffs read better)."""
     return {key: state.get(key) for key in keys}
@@ -330,6 +343,16 @@ class VethResource(Resource):
         self.up = _boolean(spec.get("up"), f"{obj}: up")
         bridge = spec.get("bridge")
         self.bridge: str | None = None if bridge is None else (ifname(bridge, f"{obj}: bridge") if bridge else "")
+        self.mac = _mac(spec.get("mac"), f"{obj}: mac")
+        self.peer_mac = _mac(spec.get("peer_mac"), f"{obj}: peer_mac")
+
+    def _macs(self, state: dict[str, Any], msg: Msg | None, peer_msg: Msg | None) -> dict[str, Any]:
+        """The MACs, reported only when asked for (so that the state of a pair without them stays as it was)."""
+        if self.mac is not None:
+            state["mac"] = msg.get("IFLA_ADDRESS") if msg is not None else None
+        if self.peer_mac is not None:
+            state["peer_mac"] = peer_msg.get("IFLA_ADDRESS") if peer_msg is not None else None
+        return state
 
     def _peer_text(self, peer: str | None, peer_netns: str | None) -> str:
         return f"{peer!r} in {where(peer_netns)}"
@@ -418,7 +441,7 @@ class VethResource(Resource):
             state["peer_netns"] = peer_ns
             state["mtu"] = _same(state["mtu"], peer_msg.get("IFLA_MTU"))
             state["up"] = _same(state["up"], is_up(peer_msg))
-        return state
+        return self._macs(state, msg, found[0] if found is not None else None)
 
     def want(self, current: State) -> State:
         if self.state == "absent":
@@ -434,7 +457,8 @@ class VethResource(Resource):
         }
         if current is None:  # what the kernel gives a new pair for what is left out
             current = {"mtu": DEFAULT_MTU, "up": False, "bridge": ""}
-        return _ordered(merge(current, desired), VETH_KEYS)
+        keys = VETH_KEYS + tuple(k for k in ("mac", "peer_mac") if getattr(self, k) is not None)
+        return _ordered(merge(current, {**desired, "mac": self.mac, "peer_mac": self.peer_mac}), keys)
 
     def apply(self, session: Session, current: State, desired: State) -> None:
         obj = self.key
@@ -455,8 +479,14 @@ class VethResource(Resource):
         peer_msg, peer_ns = found
         peer_ipr = session.ipr(peer_ns)
         mtu, up = desired["mtu"], desired["up"]
-        _set(ipr, msg["index"], obj, **_end_changes(ipr, msg, mtu, up, desired["bridge"], self.netns, obj))
-        _set(peer_ipr, peer_msg["index"], obj, **_end_changes(peer_ipr, peer_msg, mtu, up, None, peer_ns, obj))
+        changes = _end_changes(ipr, msg, mtu, up, desired["bridge"], self.netns, obj)
+        peer_changes = _end_changes(peer_ipr, peer_msg, mtu, up, None, peer_ns, obj)
+        if self.mac is not None and msg.get("IFLA_ADDRESS") != self.mac:
+            changes["address"] = self.mac
+        if self.peer_mac is not None and peer_msg.get("IFLA_ADDRESS") != self.peer_mac:
+            peer_changes["address"] = self.peer_mac
+        _set(ipr, msg["index"], obj, **changes)
+        _set(peer_ipr, peer_msg["index"], obj, **peer_changes)
 
     def _create(self, session: Session, desired: dict[str, Any]) -> None:
         """Both ends, each directly in its namespace, in one RTM_NEWLINK request."""
@@ -470,6 +500,10 @@ class VethResource(Resource):
         extra: dict[str, Any] = {}
         if desired.get("mtu") is not None:
             peer["mtu"] = extra["mtu"] = desired["mtu"]
+        if self.mac is not None:
+            extra["address"] = self.mac
+        if self.peer_mac is not None:
+            peer["address"] = self.peer_mac
         try:
             session.ipr(self.netns).link("add", ifname=self.name, kind="veth", net_ns_fd=fd_a, peer=peer, **extra)
         except NetlinkError as exc:

@@ -50,6 +50,19 @@ options:
         namespace, O(peer) with O(peer_netns)).
       - The namespace must exist.
     type: str
+  mac:
+    description:
+      - The MAC address of end O(name), set at creation and corrected later.
+      - Left out, the kernel's random address stays.
+    type: str
+    version_added: 0.2.0
+  peer_mac:
+    description:
+      - The MAC address of end O(peer). A fixed address (for example derived from the container's IP address, like
+        C(0a:58:ac:10:00:02)) keeps the neighbours' entries valid when the pair is recreated.
+      - Left out, the kernel's random address stays.
+    type: str
+    version_added: 0.2.0
   mtu:
     description:
       - MTU of both ends, 68..65535.

@@ -43,6 +43,7 @@ def test_smoke_run_writes_its_tables(tmp_path: Path) -> None:
     assert re.search(r"^\| ansible-core \| \S+ \|$", text, re.M), text
     for heading, row in [
         ("## Targets", r"^\| stage 4 \(vxlan\), 2 nodes, cold <= 2x floor \|"),
+        ("## Targets", r"^\| controller-side planning, 32x16 .* \| [0-9.]+ s \(best of 5"),
         ("## 1. Converge time on 2 nodes", r"^\| floor \(benchmarks/floor\.yml\) \| [0-9.]+"),
         ("## 1. Converge time on 2 nodes", r"^\| overlay vxlan \(playbooks/overlay\.yml\) \| [0-9.]+"),
         ("## 1. Converge time on 2 nodes", r"^\| shell vxlan \(benchmarks/stage4\.sh\) \| [0-9.]+"),
@@ -57,6 +58,7 @@ def test_smoke_run_writes_its_tables(tmp_path: Path) -> None:
     assert conv["overlay vxlan cold"][0]["changed"] > 0
     assert conv["overlay vxlan warm"][0]["changed"] == 0
     assert raw["dataplane"]["veth pair"]["gbps"][0] > 0
+    assert len(raw["planner"]["32x16"]) == 5 and min(raw["planner"]["32x16"]) > 0
 
     # Nothing left behind: the lab, the veth pair's namespaces, the lock.
     lab = raw["args"]["lab"]

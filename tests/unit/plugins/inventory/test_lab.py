@@ -126,3 +126,17 @@ def test_shipped_inventories(tmp_path: Path) -> None:
     hostvars = {h: _plain(v) for h, v in data["_meta"]["hostvars"].items()}
     assert hostvars["node3"]["underlay_address"] == "10.0.0.30/24"
     assert {v["cnfs_netlab_lab"] for v in hostvars.values()} == {"netlab3"}
+
+
+def test_a_node_keeps_its_own_index_when_another_is_removed() -> None:
+    from ansible_collections.cnfs.netlab.plugins.inventory.lab import node_indexes, node_names
+
+    nodes = [{"name": "node1", "index": 1}, {"name": "node3", "index": 3}]
+    assert node_names(nodes, "node{n}") == ["node1", "node3"]
+    assert node_indexes(nodes, ["node1", "node3"]) == [1, 3]
+    assert node_indexes(["a", "b"], ["a", "b"]) == [1, 2]
+    assert node_indexes(3, ["node1", "node2", "node3"]) == [1, 2, 3]
+    with pytest.raises(AnsibleParserError, match="node indexes must be unique"):
+        node_indexes([{"name": "a", "index": 2}, "b"], ["a", "b"])
+    with pytest.raises(AnsibleParserError, match="node a: index 0 must be a whole number"):
+        node_indexes([{"name": "a", "index": 0}], ["a"])

@@ -51,7 +51,7 @@ def test_item_spec_keeps_the_small_module_constraints_but_not_the_state_default(
 
 
 def test_items_are_validated_by_the_small_module_spec() -> None:
-    unsupported = r"^veths\[0\]: unsupported option bogus\. Supported parameters include: bridge, mtu"
+    unsupported = r"^veths\[0\]: unsupported option bogus\. Supported parameters include: bridge, mac, mtu"
     with pytest.raises(NetlabError, match=unsupported):
         build_resources(params(veths=[{"name": "v1", "peer": "p", "bogus": 1}]))
     with pytest.raises(NetlabError, match=r"^routes\[1\]: onlink is True but all of the following are missing"):
