@@ -109,7 +109,7 @@ attributes:
 notes:
   - Needs root.
   - The diff and RV(summary) name each resource the way the small modules do, for example
-    C(veth veth-con1), C(address eth0 in netns con1), C(route default (inet) table main metric 0 in netns con1).
+    C(veth veth-con1), C(address eth0 in netns con1), V(route default (inet\) table main metric 0 in netns con1).
 requirements:
   - pyroute2 >= 0.9
 seealso:
