@@ -6,7 +6,7 @@
 #   make demo    build the lab, the overlay, and verify it (inventory/netns)
 #   make bench   benchmarks/run.py
 #   make clean   remove .venv build .collections and caches
-#   single tiers: lint test-sanity test-unit test-integration [TARGETS=netns] test-system test-molecule
+#   single tiers: lint test-sanity test-unit test-property test-integration [TARGETS=netns] test-system test-molecule
 #                 test-vagrant
 #
 # Every target runs the tools from .venv. Run as root: the lab, the integration tests and
@@ -43,7 +43,7 @@ ANSIBLE_TEST := ansible-test
 ANSIBLE_TEST_ENV := --python $(PY_VERSION) --color no
 
 .PHONY: help setup os-packages venv collections-link ansible-test-pip test test-quick lint test-sanity test-unit \
-	test-integration test-system test-molecule demo bench clean collection-copy build
+	test-property test-integration test-system test-molecule demo bench clean collection-copy build
 
 help:
 	@sed -n '3,10s/^#  //p' $(firstword $(MAKEFILE_LIST))
@@ -99,7 +99,7 @@ ansible-test-pip: venv
 # ---------------------------------------------------------------- tests
 
 # The fast tiers first; the Vagrant tier (real VMs, minutes) last. Each tier's time is printed after it.
-QUICK_TIERS := lint test-sanity test-unit test-integration test-system test-molecule
+QUICK_TIERS := lint test-sanity test-unit test-property test-integration test-system test-molecule
 test: test-quick
 	@start=$$SECONDS; $(MAKE) test-vagrant; echo "make test: test-vagrant took $$((SECONDS - start)) s"
 
@@ -108,10 +108,12 @@ test-quick: setup
 		start=$$SECONDS; $(MAKE) $$tier; echo "make test: $$tier took $$((SECONDS - start)) s"; \
 	done
 
-lint: setup
+# antsibull-docs reads the plugins through ansible-doc, which needs the collection under ansible_collections/.
+lint: setup collection-copy
 	ruff check .
 	shellcheck .ci/run
 	ansible-lint
+	cd $(COLLECTION_COPY) && antsibull-docs lint-collection-docs --plugin-docs .
 
 collection-copy:
 	@rm -rf $(dir $(COLLECTION_COPY))
@@ -129,6 +131,11 @@ test-unit: setup
 		echo "test-unit: no tests under tests/unit"; exit 0; \
 	fi; \
 	PYTHONPATH=$(CURDIR)/.collections pytest tests/unit
+
+# Root, in namespaces of their own: the modules' code run in-process against the real kernel (regression
+# tests, and hypothesis property tests with a fixed seed and a bounded number of examples).
+test-property: setup
+	PYTHONPATH=$(CURDIR)/.collections pytest -p no:cacheprovider tests/property
 
 # Root and destructive by design: the targets create namespaces, links and routes.
 test-integration: setup collection-copy
