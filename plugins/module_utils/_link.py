@@ -729,5 +729,9 @@ class LinkResource(Resource):
             **_end_changes(ipr, msg, desired["mtu"], desired["up"], desired["master"], self.netns, obj),
         )
 
+    def rollback(self, session: Session, before: State) -> None:
+        if before is not None:  # None: a link an earlier resource created, which its own rollback removes
+            super().rollback(session, before)
+
     def result(self, after: State) -> dict[str, Any]:
         return {"link": after or {}}

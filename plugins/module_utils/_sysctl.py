@@ -346,6 +346,19 @@ class SysctlResource(Resource):
             return f"putting back the old value {old!r} failed too ({exc})"
         return f"the old value {old!r} was put back"
 
+    def rollback(self, session: Session, before: State) -> None:
+        """Write back the value read before the run and drop a journal entry this run added."""
+        if before is None or before.get("value") is None:
+            return
+        if self._read_value(session) != before["value"]:
+            self._write_value(session, before["value"])
+        if before.get("original") is None:
+            with self.journal.edit() as data:
+                journal_drop(data, self.netns, self.name)
+        elif self.state == "restored":
+            with self.journal.edit() as data:
+                journal_record(data, self.netns, self.name, before["original"])
+
     def result(self, after: State) -> dict[str, Any]:
         original = self._journaled if self.state == "restored" else (after or {}).get("original")
         return {"sysctl": after or {}, "previous": self._previous, "original": original}

@@ -75,7 +75,13 @@ def run(module: str, params: dict[str, Any], check: bool = False) -> dict[str, A
 
 
 def node_params(**params: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"netns": None, "namespaces": [], "state": "present", "purge_namespaces": False}
+    base: dict[str, Any] = {
+        "netns": None,
+        "namespaces": [],
+        "state": "present",
+        "purge_namespaces": False,
+        "rollback": True,
+    }
     base.update(params)
     for option in ("bridges", "veths", "links", "addresses", "routes", "sysctls", "overlays"):
         base.setdefault(option, [])
@@ -83,10 +89,11 @@ def node_params(**params: Any) -> dict[str, Any]:
 
 
 def run_node(check: bool = False, **params: Any) -> dict[str, Any]:
-    """The node module's run: build_resources + one converge in a CachedSession."""
-    resources = build_resources(node_params(**params))
+    """The node module's run: build_resources + one converge in a CachedSession (rollback on, its default)."""
+    full = node_params(**params)
+    resources = build_resources(full)
     with CachedSession() as session:
-        outcome = converge(session, resources, check)
+        outcome = converge(session, resources, check, rollback=full["rollback"])
     return {"changed": outcome["changed"], "diff": outcome["diff"]}
 
 

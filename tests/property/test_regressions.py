@@ -174,3 +174,18 @@ def test_netlink_info_links_and_routes_fed_back_change_nothing(ns: Namespaces) -
     with pytest.raises(NetlabError, match=r"link v1 in netns .*: interface 'v1' .* is a veth, not a bridge"):
         run("link", {**next(i for i in items if i["name"] == "v1"), "kind": "bridge"})
     assert ip(a, "link", "show", "v1")[0]["mtu"] == 1400
+
+
+# ------------------------------------------------------------------ shrunk by the property tests
+def test_node_sysctl_of_a_missing_interface_in_a_new_namespace_changes_nothing(ns: Namespaces, journal: str) -> None:
+    """Found by test_properties: the key was checked only once the namespace existed, so the run had already
+    created the namespaces when it failed."""
+    a, b = ns.name(), ns.name()
+    with pytest.raises(NetlabError, match=r"sysctl net\.ipv4\.conf\.nodev0\.forwarding in netns .*'nodev0' does not"):
+        run_node(
+            namespaces=[a, b],
+            sysctls=[{"name": "net.ipv4.conf.nodev0.forwarding", "value": "1", "netns": b, "journal": journal}],
+        )
+    with pytest.raises(NetlabError, match=r"sysctl net\.ipv4\.nosuchkey in netns .*does not exist"):
+        run_node(namespaces=[a], sysctls=[{"name": "net.ipv4.nosuchkey", "value": "1", "netns": a, "journal": journal}])
+    assert snapshot([a, b]) == {a: None, b: None}
