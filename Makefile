@@ -6,7 +6,7 @@
 #   make demo    build the lab, the overlay, and verify it (inventory/netns)
 #   make bench   benchmarks/run.py
 #   make clean   remove .venv build .collections and caches
-#   single tiers: lint test-sanity test-unit test-integration [TARGETS=netns] test-system test-molecule
+#   single tiers: lint test-sanity test-unit test-property test-integration [TARGETS=netns] test-system test-molecule
 #                 test-vagrant
 #
 # Every target runs the tools from .venv. Run as root: the lab, the integration tests and
@@ -43,7 +43,7 @@ ANSIBLE_TEST := ansible-test
 ANSIBLE_TEST_ENV := --python $(PY_VERSION) --color no
 
 .PHONY: help setup os-packages venv collections-link ansible-test-pip test test-quick lint test-sanity test-unit \
-	test-integration test-system test-molecule demo bench clean collection-copy build
+	test-property test-integration test-system test-molecule demo bench clean collection-copy build
 
 help:
 	@sed -n '3,10s/^#  //p' $(firstword $(MAKEFILE_LIST))
@@ -101,7 +101,7 @@ ansible-test-pip: venv
 # The fast tiers first; the Vagrant tier (real VMs, minutes) last. Each tier's time is printed after it.
 # Each tier starts with sane standard streams, whatever an earlier one left: a /dev/null of its own as stdin
 # and stdout/stderr back in blocking mode (tests/utils/sane_stdio.py says why Ansible needs that).
-QUICK_TIERS := lint test-sanity test-unit test-integration test-system test-molecule
+QUICK_TIERS := lint test-sanity test-unit test-property test-integration test-system test-molecule
 RUN_TIER = python3 tests/utils/sane_stdio.py "before make $(1)"; start=$$SECONDS; $(MAKE) $(1) </dev/null; \
 	echo "make test: $(1) took $$((SECONDS - start)) s"
 test: test-quick
@@ -110,10 +110,12 @@ test: test-quick
 test-quick: setup
 	@for tier in $(QUICK_TIERS); do $(call RUN_TIER,$$tier); done
 
-lint: setup
+# antsibull-docs reads the plugins through ansible-doc, which needs the collection under ansible_collections/.
+lint: setup collection-copy
 	ruff check .
 	shellcheck -x .ci/run $$(git ls-files -co --exclude-standard '*.sh')
 	ansible-lint
+	cd $(COLLECTION_COPY) && antsibull-docs lint-collection-docs --plugin-docs .
 
 collection-copy:
 	@rm -rf $(dir $(COLLECTION_COPY))
@@ -131,6 +133,11 @@ test-unit: setup
 		echo "test-unit: no tests under tests/unit"; exit 0; \
 	fi; \
 	PYTHONPATH=$(CURDIR)/.collections pytest tests/unit
+
+# Root, in namespaces of their own: the modules' code run in-process against the real kernel (regression
+# tests, and hypothesis property tests with a fixed seed and a bounded number of examples).
+test-property: setup
+	PYTHONPATH=$(CURDIR)/.collections pytest -p no:cacheprovider tests/property
 
 # Root and destructive by design: the targets create namespaces, links and routes.
 test-integration: setup collection-copy

@@ -10,11 +10,16 @@ version_added: 0.1.0
 description:
   - "Reads a lab description (a YAML file whose name ends in C(lab.yml) or C(lab.yaml), with
     C(plugin: cnfs.netlab.lab)) and makes one host per node, in group O(group), reached through the
-    M(cnfs.netlab.nsenter) connection."
+    P(cnfs.netlab.nsenter#connection) connection."
   - Node I(i) (1-based) is called O(node_name) with C({n}) replaced by I(i), and gets the underlay address
     number O(address_start) + O(address_step) * (I(i) - 1) of O(underlay). With the defaults that is the talk's
-    C(node1) C(10.0.0.10/24) and C(node2) C(10.0.0.20/24), and up to 25 nodes in a C(/24) (C(.10) ... C(.250)).
-    More nodes need a larger O(underlay) or a smaller O(address_step).
+    C(node1) C(10.0.0.10/24) and C(node2) C(10.0.0.20/24), up to 25 nodes in a C(/24) (C(.10) ... C(.250)).
+    Without O(address_step), more nodes than fit that way get consecutive addresses (step 1, C(.10), C(.11),
+    ...), so that 32 nodes work in the default C(/24).
+  - Nodes that do not fit even so (or with the O(address_step) given) fail the inventory with a message that
+    says what to change. Set C(unparsed_is_failed = True) in the C([inventory]) section of C(ansible.cfg) (this
+    collection's checkout does) so that C(ansible-playbook) stops at once with it instead of warning and
+    running the play without the lab's hosts.
   - Host variables set for every node, C(underlay_address) (for example V(10.0.0.10/24)), C(underlay_ip)
     (V(10.0.0.10)) and C(node_index) (V(1)). Group variables of O(group), C(ansible_connection)
     (V(cnfs.netlab.nsenter)), C(ansible_python_interpreter) (O(python_interpreter)), C(cnfs_netlab_lab) and
@@ -59,9 +64,10 @@ options:
     type: int
     default: 10
   address_step:
-    description: Difference between the host numbers of consecutive nodes.
+    description:
+      - Difference between the host numbers of consecutive nodes.
+      - Left out, V(10) when every node fits that way, else V(1).
     type: int
-    default: 10
   state_dir:
     description: The lab state directory (C(state_dir) of M(cnfs.netlab.lab) and of the connection).
     type: str
@@ -153,6 +159,15 @@ def node_indexes(nodes: Any, names: list[str]) -> list[int]:
     return indexes
 
 
+def auto_step(underlay: str, count: int, start: int) -> int:
+    """The address_step left out: the talk's 10 when ``count`` nodes fit that way, else consecutive addresses."""
+    try:
+        node_address(underlay, count, start, 10)
+    except AnsibleParserError:
+        return 1
+    return 10
+
+
 def node_address(underlay: str, index: int, start: int, step: int) -> str:
     """The underlay address (with prefix) of node ``index`` (1-based)."""
     try:
@@ -184,9 +199,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         lab = str(self.get_option("lab"))
         group = str(self.get_option("group"))
         underlay = str(self.get_option("underlay"))
-        start, step = int(self.get_option("address_start")), int(self.get_option("address_step"))
+        start = int(self.get_option("address_start"))
         strict = self.get_option("strict")
         names = node_names(self.get_option("nodes"), str(self.get_option("node_name")))
+        indexes = node_indexes(self.get_option("nodes"), names)
+        given_step = self.get_option("address_step")
+        # Every address is computed before the first host is added: one that does not fit stops the parse.
+        step = auto_step(underlay, max(indexes), start) if given_step is None else int(given_step)
+        addresses = {index: node_address(underlay, index, start, step) for index in indexes}
 
         self.inventory.add_group(group)
         group_vars = {
@@ -197,10 +217,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         }
         for key, value in group_vars.items():
             self.inventory.set_variable(group, key, value)
-        for index, name in zip(node_indexes(self.get_option("nodes"), names), names, strict=True):
+        for index, name in zip(indexes, names, strict=True):
             self.inventory.add_host(name, group=group)
             self.inventory.set_variable(name, "node_index", index)
-            self.inventory.set_variable(name, "underlay_address", node_address(underlay, index, start, step))
+            self.inventory.set_variable(name, "underlay_address", addresses[index])
             self.inventory.set_variable(name, "underlay_ip", trust_as_template("{{ underlay_address.split('/')[0] }}"))
             host_vars = self.inventory.get_host(name).get_vars()
             self._set_composite_vars(self.get_option("compose"), host_vars, name, strict=strict)

@@ -269,6 +269,12 @@ class AddressResource(Resource):
             clashes = find_conflicts(self.dev, self.addresses, view)
             if clashes:
                 listed, other, there = clashes[0]
+                if (self.netns, other) in planned_addresses(session):
+                    raise NetlabError(
+                        f"{self.key}: {listed} is also planned for interface {other} ({there}) {where(self.netns)} "
+                        f"by an earlier item of this run; an address belongs to one interface: list it for one "
+                        "of them only"
+                    )
                 raise NetlabError(
                     f"{self.key}: {listed} is already on interface {other} ({there}) {where(self.netns)}; "
                     f"an address belongs to one interface: remove it from {other} first "

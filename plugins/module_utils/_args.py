@@ -55,6 +55,12 @@ LINK_SPEC: dict[str, Any] = {
         "up": {"type": "bool"},
         "mtu": {"type": "int"},
         "master": {"type": "str"},
+        # The read-only facts of a netlink_info `links` item, so that one can be given back as it is.
+        "kind": {"type": "str"},
+        **{
+            fact: {"type": "raw"}
+            for fact in ("index", "operstate", "mac", "peer", "peer_netns", "stp", "ports", "vxlan")
+        },
     },
 }
 

@@ -40,10 +40,13 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resou
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname
 
 IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
 ENODEV = 19
 NSID_NOT_ASSIGNED = (-1, 0xFFFFFFFF)
 ETH_MIN_MTU = 68
 ETH_MAX_MTU = 65535
+# Kinds of link the kernel lets other links join (IFLA_MASTER).
+MASTER_KINDS = ("bridge", "bond", "team", "vrf")
 DEFAULT_MTU = 1500  # ETH_DATA_LEN: what the kernel gives a new veth or an empty bridge
 
 VETH_KEYS = ("name", "netns", "peer", "peer_netns", "mtu", "up", "bridge")
@@ -242,6 +245,11 @@ def _check_master(session: Session, netns: str | None, master: str | None, obj: 
         )
     if option == "bridge" and kind != "bridge":
         raise NetlabError(f"{obj}: {option} {master!r} in {where(netns)} is a {kind}, not a bridge; name a bridge")
+    if kind not in MASTER_KINDS:
+        raise NetlabError(
+            f"{obj}: {option} {master!r} in {where(netns)} is a {kind}, which cannot have ports; "
+            f"name a {', '.join(MASTER_KINDS[:-1])} or {MASTER_KINDS[-1]}, or use {option}='' for none"
+        )
 
 
 def _index(ipr: Any, name: str, netns: str | None, obj: str) -> int:
@@ -261,6 +269,18 @@ def _set(ipr: Any, index: int, obj: str, **attrs: Any) -> None:
             raise NetlabError(f"{obj}: the kernel refused mtu {mtu} ({kernel_message(exc)})") from None
     if attrs:
         ipr.link("set", index=index, **attrs)
+
+
+def pin_bridge_mtu(ipr: Any, index: int, mtu: int, now: int | None, obj: str) -> None:
+    """Set a new bridge's MTU so that the kernel keeps it when ports join or leave.
+
+    The bridge driver keeps an MTU only when it was changed through a set request (it then stops
+    following its ports); a set to the value the bridge already has is a no-op for the kernel, so
+    such an MTU is first moved by one and then set.
+    """
+    if now == mtu:
+        _set(ipr, index, obj, mtu=mtu + 1 if mtu < ETH_MAX_MTU else mtu - 1)
+    _set(ipr, index, obj, mtu=mtu)
 
 
 def _end_changes(
@@ -624,19 +644,24 @@ class BridgeResource(Resource):
             if msg is not None:
                 ipr.link("del", index=msg["index"])  # the kernel releases its ports
             return
+        created = current is None
         if current is None:
-            extra: dict[str, Any] = {"br_stp_state": 1 if desired["stp"] else 0}
-            if self.mtu is not None:
-                extra["mtu"] = self.mtu
-            ipr.link("add", ifname=self.name, kind="bridge", **extra)
+            # Created without an MTU: an MTU given in RTM_NEWLINK is not "set by the user" for the bridge
+            # driver, which then follows its ports' MTU as soon as one joins (and the run reports a value
+            # the kernel no longer has). An MTU set afterwards sticks, whatever the ports.
+            ipr.link("add", ifname=self.name, kind="bridge", br_stp_state=1 if desired["stp"] else 0)
             current = self.read(session)
+            if current is None:
+                raise NetlabError(f"{obj}: the bridge vanished while it was being configured; run again")
         msg = find_link(ipr, self.name)
         if msg is None:
             raise NetlabError(f"{obj}: the bridge vanished while it was being configured; run again")
         index = msg["index"]
         if desired["stp"] != current["stp"]:
             ipr.link("set", index=index, kind="bridge", br_stp_state=1 if desired["stp"] else 0)
-        if desired["mtu"] != current["mtu"]:
+        if created and self.mtu is not None:
+            pin_bridge_mtu(ipr, index, self.mtu, current["mtu"], obj)
+        elif desired["mtu"] != current["mtu"]:
             _set(ipr, index, obj, mtu=desired["mtu"])
         for port in sorted(set(current["ports"]) - set(desired["ports"])):
             _set(ipr, _index(ipr, port, self.netns, obj), obj, master=0)
@@ -645,6 +670,10 @@ class BridgeResource(Resource):
                 _set(ipr, _index(ipr, port, self.netns, obj), obj, master=index)
             except NetlinkError as exc:
                 raise NetlabError(f"{obj}: the kernel refused port {port!r} ({kernel_message(exc)})") from None
+        msg = find_link(ipr, self.name)
+        if msg is not None and msg.get("IFLA_MTU") != desired["mtu"]:
+            # A bridge without an MTU of the user's follows its ports: a port that joined moved it.
+            _set(ipr, index, obj, mtu=desired["mtu"])
         if desired["up"] != current["up"]:
             _set(ipr, index, obj, state="up" if desired["up"] else "down")
 
@@ -674,6 +703,7 @@ class LinkResource(Resource):
         self.master: str | None = None if master is None else (ifname(master, f"{obj}: master") if master else "")
         if self.master == self.name:
             raise NetlabError(f"{obj}: an interface cannot be its own master; name a bridge or use master=''")
+        self.expect_kind: str | None = spec.get("kind") or None
 
     def check(self, session: Session) -> None:
         obj = self.key
@@ -684,6 +714,15 @@ class LinkResource(Resource):
                 "existing interfaces: create it first (cnfs.netlab.veth, cnfs.netlab.bridge) or correct name/netns"
             )
         msg = find_link(session.ipr(self.netns), self.name)
+        if self.expect_kind is not None:
+            kind = link_kind_will_be(session, self.netns, self.name)
+            if msg is not None and kind == "device" and msg["flags"] & IFF_LOOPBACK:
+                kind = "loopback"  # netlink_info's name for lo
+            if kind != self.expect_kind:
+                raise NetlabError(
+                    f"{obj}: interface {self.name!r} in {where(self.netns)} is a {kind}, not a {self.expect_kind}; "
+                    "correct kind or name (or leave kind out)"
+                )
         if msg is not None and self.mtu is not None:
             low, high = msg.get("IFLA_MIN_MTU") or 0, msg.get("IFLA_MAX_MTU") or 0
             if self.mtu < low or (high and self.mtu > high):
@@ -723,6 +762,10 @@ class LinkResource(Resource):
             obj,
             **_end_changes(ipr, msg, desired["mtu"], desired["up"], desired["master"], self.netns, obj),
         )
+
+    def rollback(self, session: Session, before: State) -> None:
+        if before is not None:  # None: a link an earlier resource created, which its own rollback removes
+            super().rollback(session, before)
 
     def result(self, after: State) -> dict[str, Any]:
         return {"link": after or {}}

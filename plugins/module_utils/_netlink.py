@@ -154,11 +154,18 @@ class Session:
 
     def require_netns(self, netns: str | None, obj: str) -> None:
         """Fail with a clear message when ``obj`` lives in a namespace that does not (and will not) exist."""
-        if not self.netns_will_exist(netns):
+        if self.netns_will_exist(netns):
+            return
+        if netns is not None and netns.startswith("/"):
+            what = "is not a network namespace file" if os.path.lexists(netns) else "does not exist"
             raise NetlabError(
-                f"{obj}: network namespace {netns!r} does not exist; create it first "
-                f"(cnfs.netlab.netns name={netns} state=present)"
+                f"{obj}: network namespace path {netns!r} {what}; give the path of a namespace file "
+                "(like /proc/PID/ns/net or a bind mount of one) or a name under /run/netns"
             )
+        raise NetlabError(
+            f"{obj}: network namespace {netns!r} does not exist; create it first "
+            f"(cnfs.netlab.netns name={netns} state=present)"
+        )
 
     @contextlib.contextmanager
     def inside(self, netns: str | None) -> Iterator[None]:

@@ -10,10 +10,41 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import Netlab
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
 
 
+def peers_elsewhere(session: Session, name: str) -> list[dict[str, Any]]:
+    """The veth ends outside namespace ``name`` whose pairs start in it: removing ``name`` removes them too.
+
+    Each as ``{"name", "netns", "bridge", "addresses"}`` (``netns`` None: the module's own namespace).
+    """
+    from ansible_collections.cnfs.netlab.plugins.module_utils._address import kernel_addresses
+    from ansible_collections.cnfs.netlab.plugins.module_utils._link import link_kind, master_name, veth_peer
+
+    ipr = session.ipr(name)
+    out: list[dict[str, Any]] = []
+    for msg in ipr.get_links() if ipr is not None else []:
+        if link_kind(msg) != "veth" or msg.get("IFLA_LINK_NETNSID") is None:
+            continue  # not a veth, or both ends are in this namespace
+        found = veth_peer(session, name, msg)
+        if found is None:
+            continue
+        peer, peer_ns = found
+        peer_ipr = session.ipr(peer_ns)
+        addresses = kernel_addresses(peer_ipr, peer["index"]).get(peer["index"], [])
+        out.append(
+            {
+                "name": peer.get("IFLA_IFNAME"),
+                "netns": peer_ns,
+                "bridge": master_name(peer_ipr, peer),
+                "addresses": addresses,
+            }
+        )
+    return sorted(out, key=lambda x: (x["netns"] or "", x["name"]))
+
+
 class NetnsResource(Resource):
     """A named namespace under /run/netns whose loopback is up.
 
-    State shape: ``{"name": str, "loopback": "up" | "down"}``.
+    State shape: ``{"name": str, "loopback": "up" | "down"}``; with ``state: absent`` the state read
+    also lists, under ``removes_peers``, the veth ends in other namespaces that go with it.
     """
 
     kind = "netns"
@@ -43,7 +74,10 @@ class NetnsResource(Resource):
             return None
         lo = ipr.link_lookup(ifname="lo")
         up = bool(lo) and bool(ipr.get_links(lo[0])[0]["flags"] & 1)
-        return {"name": name, "loopback": "up" if up else "down"}
+        state: dict[str, Any] = {"name": name, "loopback": "up" if up else "down"}
+        if self.state == "absent":  # what goes with it, for the diff (only then: it costs a lookup per veth)
+            state["removes_peers"] = peers_elsewhere(session, name)
+        return state
 
     def want(self, current: State) -> State:
         if self.state == "absent":

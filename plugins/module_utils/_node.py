@@ -73,6 +73,7 @@ def argument_spec() -> dict[str, Any]:
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         "purge_namespaces": {"type": "bool", "default": False},
         "namespace_prefix": {"type": "str"},
+        "rollback": {"type": "bool", "default": True},
     }
     for option, _spec, _remove in KINDS[1:]:
         spec[option] = {"type": "list", "elements": "dict", "default": []}
@@ -233,7 +234,7 @@ def run_node(module: Any) -> None:
     try:
         resources = build_resources(module.params)
         with CachedSession() as session:
-            outcome = converge(session, resources, module.check_mode)
+            outcome = converge(session, resources, module.check_mode, rollback=module.params["rollback"])
     except NetlabError as exc:
         module.fail_json(msg=str(exc))
     summary, diff = summarize(outcome)

@@ -251,6 +251,7 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     names: set[str] = set()
     addresses: set[str] = {local}
     keys: dict[str, str] = {}
+    own_entry = False
     for number, peer in enumerate(peers_in, 1):
         what = f"{obj}: peers[{number}]"
         if not isinstance(peer, dict):
@@ -270,6 +271,7 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
         address = _ipv4(peer["address"], f"{what}: address")
         psubnet = _net4(peer["subnet"], f"{what}: subnet")
         if address == local:  # this node's own entry of the inventory
+            own_entry = True
             if psubnet != subnet:
                 raise NetlabError(
                     f"{what} has this node's address {local} but subnet {psubnet}, not {subnet}: fix the inventory"
@@ -281,7 +283,10 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
             raise NetlabError(f"{what}: address {address} is used by another peer: underlay addresses must be unique")
         for other, owner in nets.items():
             if ipaddress.IPv4Network(psubnet).overlaps(ipaddress.IPv4Network(other)):
-                raise NetlabError(f"{what}: subnet {psubnet} overlaps {other} of {owner}: container subnets must not")
+                raise NetlabError(
+                    f"{what}: subnet {psubnet} overlaps {other} of {owner}; container subnets must not overlap: "
+                    "give each node a subnet of its own"
+                )
         if backend == "udp":
             ifname(f"{name}-{pname}", f"{what}: tunnel device")
         entry = {"name": pname, "address": address, "subnet": psubnet}
@@ -303,6 +308,11 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
         addresses.add(address)
         nets[psubnet] = f"peer {pname!r}"
         cfg["peers"].append(entry)
+    if peers_in and not own_entry:
+        raise NetlabError(
+            f"{obj}: peers has no entry of this node (none with address {local}, the local address); list every "
+            "node of the overlay, this one included, with the same peers on every node, or correct local"
+        )
     cfg["peers"].sort(key=lambda p: p["name"])
     return cfg
 

@@ -74,6 +74,15 @@ class Resource:
         """Extra return values of the module for this resource."""
         return {}
 
+    def rollback(self, session: Session, before: State) -> None:
+        """Put back ``before``, the state read before this run changed the resource (``None``: remove it).
+
+        The default applies ``before`` as the desired state; models whose apply needs more override it.
+        """
+        current = self.read(session)
+        if current != before:
+            self.apply(session, current, before)
+
 
 def merge(current: State, desired: dict[str, Any]) -> dict[str, Any]:
     """Desired attributes over current ones: a ``None`` in ``desired`` means "leave as it is"."""
@@ -84,24 +93,66 @@ def merge(current: State, desired: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def converge(session: Session, resources: list[Resource], check_mode: bool) -> dict[str, Any]:
-    """Bring every resource to its desired state; return ``changed``, ``diff`` and per-resource states."""
+def roll_back(session: Session, applied: list[tuple[Resource, State, State]]) -> str:
+    """Undo the changes of ``applied`` (resource, before, after), last first; say what was put back.
+
+    Removals are not undone: what a removed namespace or veth held (addresses, routes, processes) is not
+    known any more. Removals run first in a node apply, so a refusal later in the run leaves them done.
+    """
+    drop = getattr(session, "drop_caches", None)
+    if drop is not None:  # the refused request may have changed more than the cache knows
+        drop(None, everywhere=True)
+    undone: list[str] = []
+    kept: list[str] = []
+    failed: list[str] = []
+    for res, before, after in reversed(applied):
+        if after is None:
+            kept.append(res.key)
+            continue
+        try:
+            res.rollback(session, before)
+        except (NetlabError, NetlinkError) as exc:
+            failed.append(f"{res.key} ({kernel_message(exc) if isinstance(exc, NetlinkError) else exc})")
+        else:
+            undone.append(res.key)
+    parts = [f"rolled back: {', '.join(undone)}" if undone else "nothing to roll back"]
+    if kept:
+        parts.append(f"removals not undone: {', '.join(kept)}")
+    if failed:
+        parts.append(f"rolling back FAILED for: {'; '.join(failed)}")
+    return "; ".join(parts)
+
+
+def converge(session: Session, resources: list[Resource], check_mode: bool, rollback: bool = False) -> dict[str, Any]:
+    """Bring every resource to its desired state; return ``changed``, ``diff`` and per-resource states.
+
+    With ``rollback``, a change the kernel refuses midway undoes what the run had changed (the refused
+    resource included, see :func:`roll_back`) and the error says so.
+    """
     for res in resources:
         res.check(session)
     changed = False
     before_all: dict[str, Any] = {}
     after_all: dict[str, Any] = {}
     states: list[tuple[Resource, State]] = []
+    applied: list[tuple[Resource, State, State]] = []
     for res in resources:
         before = res.read(session)
         after = res.want(before)
         if before != after:
             changed = True
             if not check_mode:
+                applied.append((res, before, after))
                 try:
                     res.apply(session, before, after)
-                except NetlinkError as exc:
-                    raise NetlabError(f"{res.key}: the kernel refused the change ({kernel_message(exc)})") from None
+                except (NetlinkError, NetlabError) as exc:
+                    if isinstance(exc, NetlinkError):
+                        message = f"{res.key}: the kernel refused the change ({kernel_message(exc)})"
+                    else:
+                        message = str(exc)
+                    if rollback:
+                        message = f"{message}; {roll_back(session, applied)}"
+                    raise NetlabError(message) from None
         before_all[res.key] = before
         after_all[res.key] = after
         states.append((res, after))

@@ -134,6 +134,9 @@ def proto_name(number: int) -> str | int:
 
 
 def parse_scope(value: Any, what: str = "route") -> int:
+    """A scope by name or number; ``global`` (how ``ip address`` prints scope 0) is taken for ``universe``."""
+    if isinstance(value, str) and value.strip() == "global":
+        return SCOPES["universe"]
     return _parse_named(value, SCOPES, f"{what}: scope", 255, "use universe, site, link, host, nowhere or 0-255")
 
 

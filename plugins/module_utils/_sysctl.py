@@ -237,7 +237,9 @@ class SysctlResource(Resource):
         elif self.journal_original() is None:
             return  # nothing to restore
         if not session.netns_exists(self.netns):
-            return  # planned by an earlier resource of the run, or gone (restored: the entry is dropped)
+            if self.state == "present":  # the namespace is made by an earlier resource of the run
+                self._check_in_new_namespace(session)
+            return  # restored in a namespace that is gone: the entry is dropped
         st = self._stat(session)
         if st is None:
             dev = interface_of(self.name)
@@ -255,6 +257,26 @@ class SysctlResource(Resource):
             )
         if not st.st_mode & 0o222:
             raise NetlabError(f"{self.key}: this key is read-only; it cannot be set")
+
+    def _check_in_new_namespace(self, session: Session) -> None:
+        """A key of a namespace this run creates: its interface must be planned, or the key must exist here.
+
+        (A new namespace has the per-namespace keys every namespace has; checking them before the run
+        makes the namespace keeps bad input from changing anything.)
+        """
+        dev = interface_of(self.name)
+        if dev is not None:
+            if planned_links(session).get((self.netns, dev)):
+                return
+            raise NetlabError(
+                f"{self.key}: there is no such key: interface {dev!r} does not exist {where(self.netns)} and no "
+                "earlier resource of this run creates it; create the interface first or correct the name"
+            )
+        if not os.path.exists(self.path):
+            raise NetlabError(
+                f"{self.key}: there is no such key ({self.path} does not exist); check the name (sysctl -a lists "
+                "the keys)"
+            )
 
     def journal_original(self) -> str | None:
         return journal_get(self.journal.load(), self.netns, self.name)
@@ -304,10 +326,38 @@ class SysctlResource(Resource):
                 raise
             stored = self._read_value(session)
             if stored != value:
+                restored = self._restore(session, current, added)
                 raise NetlabError(
-                    f"{self.key}: the kernel accepted {value!r} but reads it back as {stored!r}; write the value "
-                    f"the way the kernel shows it ({stored!r}) so that later runs report no change"
+                    f"{self.key}: the kernel accepted {value!r} but reads it back as {stored!r}; {restored}; "
+                    f"write the value the way the kernel shows it ({stored!r}) so that later runs report no change"
                 )
+
+    def _restore(self, session: Session, current: State, added: bool) -> str:
+        """Put back the value this run overwrote (and drop the journal entry it added); say what was done."""
+        old = current["value"] if current is not None else None
+        if added:
+            with self.journal.edit() as data:
+                journal_drop(data, self.netns, self.name)
+        if old is None:
+            return "there was no value to put back"
+        try:
+            self._write_value(session, old)
+        except NetlabError as exc:
+            return f"putting back the old value {old!r} failed too ({exc})"
+        return f"the old value {old!r} was put back"
+
+    def rollback(self, session: Session, before: State) -> None:
+        """Write back the value read before the run and drop a journal entry this run added."""
+        if before is None or before.get("value") is None:
+            return
+        if self._read_value(session) != before["value"]:
+            self._write_value(session, before["value"])
+        if before.get("original") is None:
+            with self.journal.edit() as data:
+                journal_drop(data, self.netns, self.name)
+        elif self.state == "restored":
+            with self.journal.edit() as data:
+                journal_record(data, self.netns, self.name, before["original"])
 
     def result(self, after: State) -> dict[str, Any]:
         original = self._journaled if self.state == "restored" else (after or {}).get("original")

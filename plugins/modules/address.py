@@ -11,8 +11,8 @@ version_added: 0.1.0
 description:
   - Adds or removes IPv4 and IPv6 addresses of one interface, through netlink (no C(ip) command is run),
     like C(ip addr add) and C(ip addr del).
-  - Addresses are compared normalised and regardless of order; C(10.0.0.010/24) is C(10.0.0.10/24) and
-    C(fd00:0::1/64) is C(fd00::1/64).
+  - Addresses are compared normalised and regardless of order; C(fd00:0::1/64) is C(fd00::1/64). IPv4 octets
+    with leading zeros (C(10.0.0.010/24)) are refused, since tools disagree on whether they are octal.
   - An IP address is held at most once per interface. Its identity is the IP; the prefix length is one of its
     attributes, so listing C(10.0.0.1/24) where C(10.0.0.1/16) is configured replaces the C(/16).
   - Before any change, every listed address is checked against the other interfaces of the namespace (as they
@@ -97,9 +97,10 @@ address:
   description:
     - The addresses of the interface after the run (sorted), in the shape the module takes;
       empty when the interface does not exist.
+    - They include the IPv6 link-local address the kernel gives an interface that is up (C(fe80::/10)).
   returned: always
   type: dict
-  sample: {netns: con, dev: veth1, addresses: [172.16.0.2/24, "fd00:16::2/64", "fe80::4c1e:aff:fe3b:1/64"]}
+  sample: {netns: con, dev: veth1, addresses: [172.16.0.2/24, "fd00:16::2/64"]}
 """
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._address import AddressResource

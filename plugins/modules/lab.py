@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Builds the built-in lab of cnfs.netlab on the host the module runs on (the controller, in the lab
     playbooks). Every node is a persistent set of network, mount and UTS namespaces, reached by Ansible
-    through the M(cnfs.netlab.nsenter) connection like a real host. One call builds or removes all nodes.
+    through the P(cnfs.netlab.nsenter#connection) connection like a real host. One call builds or removes all nodes.
   - A node has its own hostname (its name), its own C(/run) (a tmpfs, so C(ip netns list) inside a node
     shows only that node's namespaces, and pid files are per node), a C(/sys) mounted from inside its
     network namespace (C(/sys/class/net) lists its links), and its mounts are private. Everything else
@@ -40,7 +40,7 @@ options:
   name:
     description:
       - Name of the lab. Several labs can exist side by side; each node of a lab is reached with the same
-        lab name in the C(cnfs_netlab_lab) variable of the M(cnfs.netlab.nsenter) connection.
+        lab name in the C(cnfs_netlab_lab) variable of the P(cnfs.netlab.nsenter#connection) connection.
       - 1-64 letters, digits, C(_), C(.) or C(-).
       - Not C(overlay), C(sysctl-journal.json) or C(sysctl-journal.json.lock), the names under which modules run on the
         host keep their state in C(/run/cnfs-netlab).

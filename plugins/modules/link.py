@@ -40,8 +40,44 @@ options:
     description:
       - The bridge (or other master device) in the same namespace that the interface is a port of.
       - An empty string releases the interface from its master. Left out, it stays as it is.
-      - The master must exist, or be created by an earlier task of the same M(cnfs.netlab.node) run.
+      - The master must exist, or be created by an earlier task of the same M(cnfs.netlab.node) run, and be
+        of a kind that can have ports (a bridge, bond, team or vrf); any other kind (a veth, say) fails before
+        anything changes, in check mode too.
     type: str
+  kind:
+    description:
+      - The kind of link the interface must be, as M(cnfs.netlab.netlink_info) reports it (C(veth), C(bridge),
+        C(loopback), C(device), ...). Left out, any kind. An interface of another kind fails before anything
+        changes.
+    type: str
+  index:
+    description:
+      - Read-only facts of a M(cnfs.netlab.netlink_info) C(links) item, accepted so that such an item can be
+        given back to this module (or to the C(links) of M(cnfs.netlab.node)) as it is. They are ignored;
+        the module sets only O(up), O(mtu) and O(master). The other ones are O(operstate), O(mac), O(peer),
+        O(peer_netns), O(stp), O(ports) and O(vxlan).
+    type: raw
+  operstate:
+    description: Ignored, see O(index).
+    type: raw
+  mac:
+    description: Ignored, see O(index).
+    type: raw
+  peer:
+    description: Ignored, see O(index).
+    type: raw
+  peer_netns:
+    description: Ignored, see O(index).
+    type: raw
+  stp:
+    description: Ignored, see O(index).
+    type: raw
+  ports:
+    description: Ignored, see O(index).
+    type: raw
+  vxlan:
+    description: Ignored, see O(index).
+    type: raw
 notes:
   - Needs root (C(CAP_NET_ADMIN)).
 requirements:

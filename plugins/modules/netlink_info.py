@@ -122,12 +122,14 @@ namespaces:
         - Veths have C(peer) and C(peer_netns) (null when the peer is in the module's own namespace, or unknown).
         - Bridges have C(stp) and C(ports) (names); vxlan links have C(vxlan) (C(id), C(port), C(local), C(group),
           C(dev), C(learning)).
+        - Each item can be given back to M(cnfs.netlab.link) (or the C(links) of M(cnfs.netlab.node)) as it is;
+          that module sets C(up), C(mtu) and C(master), checks C(kind) and ignores the other facts.
       returned: when O(include) contains C(links)
       type: list
       elements: dict
       sample:
         - {name: eth0, netns: con1, index: 2, kind: veth, mtu: 1500, up: true, operstate: up,
-           mac: "8a:3c:11:02:9e:41", master: null, peer: veth-con1, peer_netns: null}
+           mac: "8a:3c:11:02:9e:41", master: "", peer: veth-con1, peer_netns: null}
     addresses:
       description: Per device, in the shape of M(cnfs.netlab.address) (C(dev), C(netns), C(addresses)).
       returned: when O(include) contains C(addresses)
@@ -144,7 +146,7 @@ namespaces:
       type: list
       elements: dict
       sample:
-        - {dest: default, gateway: 10.0.0.1, dev: eth0, scope: global, type: unicast, metric: 0, table: main,
+        - {dest: default, gateway: 10.0.0.1, dev: eth0, scope: universe, type: unicast, metric: 0, table: main,
            onlink: false, family: inet, proto: boot, netns: con1}
     sysctls:
       description: Value of each requested sysctl (whitespace collapsed), null when it does not exist.

@@ -15,6 +15,9 @@ description:
     down is repaired.
   - Removing a namespace first deletes its interfaces, so that the peers of its veth pairs in other
     namespaces are gone when the module returns (the kernel otherwise frees them asynchronously).
+    Those peers go with their addresses and bridge memberships; the diff lists them, in the state
+    before, under C(removes_peers) (each with C(name), C(netns), C(bridge) and C(addresses); C(netns)
+    null is the module's own namespace).
   - The name is matched exactly; C(con1) never matches C(con10).
 author:
   - cnfs.netlab contributors (!UNKNOWN)

@@ -97,6 +97,18 @@ options:
   namespace_prefix:
     description: The prefix of the namespaces this node owns; required by O(purge_namespaces).
     type: str
+  rollback:
+    description:
+      - When the kernel refuses a change midway (a sysctl value it rejects, an MTU above a device's maximum,
+        ...), put back what the run had changed before failing, last change first, the refused resource
+        included. The message is the kernel's error followed by C(rolled back) and the resources put back.
+      - Removals are not undone (what a removed namespace or veth held is gone); they run first, so a refusal
+        later in the run leaves them done, and the message lists them under C(removals not undone).
+      - Input that can be validated before the run (names, ranges, what exists) fails before anything changes,
+        whatever this option.
+      - V(false) leaves the node as the refused change found it.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -109,7 +121,7 @@ attributes:
 notes:
   - Needs root.
   - The diff and RV(summary) name each resource the way the small modules do, for example
-    C(veth veth-con1), C(address eth0 in netns con1), C(route default (inet) table main metric 0 in netns con1).
+    C(veth veth-con1), C(address eth0 in netns con1), V(route default (inet\) table main metric 0 in netns con1).
 requirements:
   - pyroute2 >= 0.9
 seealso:

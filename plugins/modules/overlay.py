@@ -80,8 +80,10 @@ options:
     type: str
   peers:
     description:
-      - The nodes of the overlay. The entry whose O(peers[].address) equals O(local) is this node and is
-        skipped (its subnet must equal O(subnet)).
+      - The nodes of the overlay, this one included, the same list on every node. The entry whose
+        O(peers[].address) equals O(local) is this node and is skipped (its subnet must equal O(subnet)).
+      - A list without this node's entry fails before anything changes (it most likely means that O(local)
+        is wrong); an empty list builds the devices with no peers.
       - Peers that disappear from the list are removed from this node on the next run.
     type: list
     elements: dict
@@ -112,7 +114,7 @@ options:
         C(51820) for C(wireguard) (its listen port, and the port of every peer's endpoint).
     type: int
   vni:
-    description: The VXLAN network identifier (0-16777215). Only for C(vxlan).
+    description: The VXLAN network identifier (0-16777215). Only for C(vxlan); default C(1).
     type: int
   mtu:
     description:

@@ -48,7 +48,10 @@ options:
     suboptions:
       address:
         description:
-          - The IPv4 or IPv6 address to check. Names are not resolved; IPv6 link-local addresses are not supported.
+          - The IPv4 or IPv6 address to check. Names are not resolved.
+          - An IPv6 link-local address (C(fe80::/10)) is probed without a zone (no C(%dev) suffix, which is
+            refused); the kernel picks the interface, so it answers reliably only from a namespace with a single
+            interface besides C(lo).
         type: str
         required: true
       name:

@@ -61,7 +61,9 @@ options:
     default: unicast
   scope:
     description:
-      - The scope, by name (V(universe), V(site), V(link), V(host), V(nowhere)) or number 0-255.
+      - The scope, by name (V(universe), V(site), V(link), V(host), V(nowhere)) or number 0-255. V(global), the
+        name C(ip address) prints for scope 0, is taken for V(universe); the module and
+        M(cnfs.netlab.netlink_info) report V(universe).
       - Default, as C(ip route) - V(host) for V(local) routes, V(link) for unicast routes without gateway and for
         broadcast, anycast and multicast routes, V(universe) otherwise.
       - IPv4 only; the kernel reports every IPv6 route as V(universe), and other values are refused for IPv6.

@@ -39,8 +39,9 @@ options:
   value:
     description:
       - The value to set, with O(state=present).
-      - Give it the way the kernel prints it (C(1), not C(01)); a value that the kernel stores differently fails
-        after being written, since later runs could never report "no change".
+      - Give it the way the kernel prints it (C(1), not C(01)). A value that the kernel stores differently fails
+        (later runs could never report "no change"), and the value the key had before is written back, so the
+        kernel is left as it was; the message says what was put back.
       - Numbers are written as they are, booleans as C(1) / C(0), lists joined by spaces
         (C([32768, 60999]) for C(net.ipv4.ip_local_port_range)).
     type: raw

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from ansible.errors import AnsibleParserError
 
-from ansible_collections.cnfs.netlab.plugins.inventory.lab import node_address, node_names
+from ansible_collections.cnfs.netlab.plugins.inventory.lab import auto_step, node_address, node_names
 
 
 def test_default_names() -> None:
@@ -106,8 +106,17 @@ def test_parse_a_lab_description(tmp_path: Path) -> None:
 
 def test_parse_rejects_too_many_nodes(tmp_path: Path) -> None:
     with pytest.raises(subprocess.CalledProcessError) as info:
-        _inventory(tmp_path, "plugin: cnfs.netlab.lab\nnodes: 30\n")
+        _inventory(tmp_path, "plugin: cnfs.netlab.lab\nnodes: 30\naddress_step: 10\n")
     assert "node 26 would get host number 260" in info.value.stderr
+    with pytest.raises(subprocess.CalledProcessError) as info:
+        _inventory(tmp_path, "plugin: cnfs.netlab.lab\nnodes: 300\n")
+    assert "node 246 would get host number 255" in info.value.stderr
+
+
+def test_parse_32_nodes_fit_the_default_underlay(tmp_path: Path) -> None:
+    data = _inventory(tmp_path, "plugin: cnfs.netlab.lab\nnodes: 32\n")
+    addresses = [_plain(data["_meta"]["hostvars"][f"node{i}"])["underlay_address"] for i in (1, 2, 32)]
+    assert addresses == ["10.0.0.10/24", "10.0.0.11/24", "10.0.0.41/24"]
 
 
 def _plain(hostvars: dict) -> dict:
@@ -140,3 +149,12 @@ def test_a_node_keeps_its_own_index_when_another_is_removed() -> None:
         node_indexes([{"name": "a", "index": 2}, "b"], ["a", "b"])
     with pytest.raises(AnsibleParserError, match="node a: index 0 must be a whole number"):
         node_indexes([{"name": "a", "index": 0}], ["a"])
+
+
+def test_address_step_left_out_fits_the_nodes_in_the_underlay():
+    """32 nodes in the default /24 get consecutive addresses instead of failing at node 26 (issue 14)."""
+    assert auto_step("10.0.0.0/24", 25, 10) == 10
+    assert auto_step("10.0.0.0/24", 26, 10) == 1
+    assert auto_step("10.0.0.0/24", 32, 10) == 1
+    assert node_address("10.0.0.0/24", 32, 10, auto_step("10.0.0.0/24", 32, 10)) == "10.0.0.41/24"
+    assert auto_step("10.0.0.0/16", 32, 10) == 10

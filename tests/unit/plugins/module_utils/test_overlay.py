@@ -143,8 +143,15 @@ def test_bad_input_is_named(kw, message):
 
 
 def test_long_peer_names_are_fine_for_vxlan():
-    peers = [{"name": "averyverylongname", "address": "10.0.0.9", "subnet": "172.16.9.0/24"}]
+    peers = [PEERS[0], {"name": "averyverylongname", "address": "10.0.0.9", "subnet": "172.16.9.0/24"}]
     assert normalise(spec(backend="vxlan", peers=peers))["peers"][0]["name"] == "averyverylongname"
+
+
+def test_peers_without_this_node_are_refused():
+    """A list of the others only most likely means a wrong local: refused, naming local (issue 14)."""
+    with pytest.raises(NetlabError, match=r"peers has no entry of this node \(none with address 10\.0\.0\.1"):
+        normalise(spec(peers=PEERS[1:]))
+    assert normalise(spec(peers=[]))["peers"] == []
 
 
 # ----------------------------------------------------------------------------- want
