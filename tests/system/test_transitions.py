@@ -165,6 +165,9 @@ def apply_verify_apply(lab: Lab, config: tuple[str, dict[str, Any]], *args: str)
 
 
 # ---------------------------------------------------------------------------------- tests
+# 17 transitions, each apply + verify + apply, and the fresh reference applies: minutes, more than pytest's
+# default per-test limit of 600 s on a 2-core machine (it took 284 s alone under load, over 600 s in a full run).
+@pytest.mark.timeout(1800)
 def test_every_transition_converges_exactly(lab_factory: Any) -> None:
     walk, ref = lab_factory(nodes=2), lab_factory(nodes=2)
     run_ok(walk.up())
