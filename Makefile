@@ -98,17 +98,18 @@ ansible-test-pip: venv
 
 # ---------------------------------------------------------------- tests
 
-# The fast tiers first; the Vagrant tier (real VMs, minutes) last. Each tier's time is printed after it.
-# Each tier starts with sane standard streams, whatever an earlier one left: a /dev/null of its own as stdin
-# and stdout/stderr back in blocking mode (tests/utils/sane_stdio.py says why Ansible needs that).
-QUICK_TIERS := lint test-sanity test-unit test-property test-integration test-system test-molecule
-RUN_TIER = python3 tests/utils/sane_stdio.py "before make $(1)"; start=$$SECONDS; $(MAKE) $(1) </dev/null; \
-	echo "make test: $(1) took $$((SECONDS - start)) s"
-test: test-quick
-	@$(call RUN_TIER,test-vagrant)
+# Two lanes at once (tests/utils/tiers.py): the checks (lint sanity unit property integration: they share the
+# collection copy in build/sanity, so one after another) beside the labs (system, Molecule); then, alone, the
+# Vagrant tier (its emulated VMs want both cores). Each tier gets a /dev/null of its own as stdin and its output in
+# build/logs/TIER.log, printed when it ends, with its time.
+LANES := lint,test-sanity,test-unit,test-property,test-integration test-system,test-molecule
+test: setup
+	@python3 tests/utils/sane_stdio.py "before make test"
+	@python3 tests/utils/tiers.py $(LANES) -- test-vagrant
 
 test-quick: setup
-	@for tier in $(QUICK_TIERS); do $(call RUN_TIER,$$tier); done
+	@python3 tests/utils/sane_stdio.py "before make test-quick"
+	@python3 tests/utils/tiers.py $(LANES)
 
 # antsibull-docs reads the plugins through ansible-doc, which needs the collection under ansible_collections/.
 lint: setup collection-copy
@@ -147,14 +148,15 @@ test-integration: setup collection-copy
 	cd $(COLLECTION_COPY) && $(ANSIBLE_TEST) integration $(ANSIBLE_TEST_ENV) --local \
 		--allow-root --allow-destructive $(TARGETS)
 
-# Two pytest workers, a test file each at a time (a file's tests share its lab): every lab has a name of its
-# own, and the ansible runs leave CPU idle often enough that two at once take ~0.7x the time of one after the other.
+# Two pytest workers, a test file each at a time (a file's tests share its lab), except files that spread their
+# tests (tests/system/conftest.py): every lab has a name of its own, and the ansible runs leave CPU idle often
+# enough that two at once take ~0.7x the time of one after the other.
 SYSTEM_WORKERS ?= 2
 test-system: setup
 	@if [ -z "$$(find tests/system -name 'test_*.py' 2>/dev/null)" ]; then \
 		echo "test-system: no tests under tests/system"; exit 0; \
 	fi; \
-	PYTHONPATH=$(CURDIR)/.collections pytest -n $(SYSTEM_WORKERS) --dist loadfile tests/system
+	PYTHONPATH=$(CURDIR)/.collections pytest -n $(SYSTEM_WORKERS) --dist loadgroup tests/system
 
 test-molecule: setup
 	@if ! compgen -G 'molecule/*/molecule.yml' >/dev/null; then \

@@ -8,6 +8,9 @@
         assert run.rc == 0, run.output
 
 The helpers (Lab, Run, live_netns_cookies, ...) are in labtools.py: ``from labtools import Lab``.
+
+The tier runs with pytest-xdist ``--dist loadgroup``: the tests of a file stay in one worker (they may share a
+module-scoped lab), unless the file sets ``SPREAD_TESTS = True`` (its long tests then share both workers).
 """
 
 from __future__ import annotations
@@ -45,6 +48,13 @@ def _factory(tmp: Path, hint: str) -> Iterator[Callable[..., Lab]]:
             except Exception as exc:  # keep removing the others
                 errors.append(f"{lab.name}: {exc}")
         assert not errors, errors
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and not getattr(module, "SPREAD_TESTS", False):
+            item.add_marker(pytest.mark.xdist_group(module.__name__))
 
 
 @pytest.fixture
