@@ -84,7 +84,8 @@ _LAB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
 # Names in /run/cnfs-netlab that modules run on a host keep their state under (_overlay.RUN_DIR,
 # _args.SYSCTL_JOURNAL and its lock): a lab of that name would share its state directory with them.
-RESERVED_LAB_NAMES = frozenset({"overlay", "sysctl-journal.json", "sysctl-journal.json.lock"})
+# stage.json: the stage roles' record of the last apply on a node (RECORD_FILE in plugin_utils/_stage.py).
+RESERVED_LAB_NAMES = frozenset({"overlay", "sysctl-journal.json", "sysctl-journal.json.lock", "stage.json"})
 
 
 # ---------------------------------------------------------------------------------- pure helpers
@@ -97,7 +98,7 @@ def validate_lab_name(name: Any) -> str:
     if name in RESERVED_LAB_NAMES:
         raise NetlabError(
             f"lab name {name!r} is reserved: /run/cnfs-netlab/{name} holds the state of modules run on the host "
-            "(overlay processes, the sysctl journal); choose another name"
+            "(overlay processes, the sysctl journal, the stages' record); choose another name"
         )
     return name
 

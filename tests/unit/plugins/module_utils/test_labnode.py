@@ -103,8 +103,12 @@ def test_lab_name_reserved(name: str) -> None:
 
 def test_reserved_lab_names_are_the_host_side_state() -> None:
     """Every name the modules keep state under in /run/cnfs-netlab is reserved, and nothing else."""
+    from ansible_collections.cnfs.netlab.plugins.plugin_utils._stage import RECORD_FILE
+
     used = {os.path.basename(RUN_DIR), os.path.basename(SYSCTL_JOURNAL), os.path.basename(SYSCTL_JOURNAL) + ".lock"}
-    assert {os.path.dirname(RUN_DIR), os.path.dirname(SYSCTL_JOURNAL)} == {"/run/cnfs-netlab"}
+    used.add(os.path.basename(RECORD_FILE))
+    dirs = {os.path.dirname(RUN_DIR), os.path.dirname(SYSCTL_JOURNAL), os.path.dirname(RECORD_FILE)}
+    assert dirs == {"/run/cnfs-netlab"}
     assert used == RESERVED_LAB_NAMES
 
 
