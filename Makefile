@@ -98,11 +98,11 @@ ansible-test-pip: venv
 
 # ---------------------------------------------------------------- tests
 
-# Two lanes at once (tests/utils/tiers.py): the checks (lint sanity unit property integration: they share the
-# collection copy in build/sanity, so one after another) beside the labs (system, Molecule); then, alone, the
-# Vagrant tier (its emulated VMs want both cores). Each tier gets a /dev/null of its own as stdin and its output in
+# Two lanes at once (tests/utils/tiers.py): the integration tier (the longest, in a collection copy of its own)
+# beside the others (lint, sanity, unit, property, system, Molecule: one after another); then, alone, the Vagrant
+# tier (its emulated VMs want both cores). Each tier gets a /dev/null of its own as stdin and its output in
 # build/logs/TIER.log, printed when it ends, with its time.
-LANES := lint,test-sanity,test-unit,test-property,test-integration test-system,test-molecule
+LANES := test-integration lint,test-sanity,test-unit,test-property,test-system,test-molecule
 test: setup
 	@python3 tests/utils/sane_stdio.py "before make test"
 	@python3 tests/utils/tiers.py $(LANES) -- test-vagrant
@@ -119,12 +119,16 @@ lint: setup collection-copy
 	cd $(COLLECTION_COPY) && antsibull-docs lint-collection-docs --plugin-docs .
 
 collection-copy:
-	@rm -rf $(dir $(COLLECTION_COPY))
-	@mkdir -p $(COLLECTION_COPY)
-	@git ls-files -co --exclude-standard -z | rsync -a --from0 --ignore-missing-args --files-from=- ./ $(COLLECTION_COPY)/
-	@# Its own repository: otherwise ansible-test lists files through the enclosing checkout, where
-	@# build/ is ignored, and skips every target without failing.
-	@cd $(COLLECTION_COPY) && git init -q && git add -A
+	@$(call copy_collection,$(COLLECTION_COPY))
+
+# $(call copy_collection,DIR): the tracked and untracked-not-ignored files in DIR, a repository of its own
+# (otherwise ansible-test lists files through the enclosing checkout, where build/ is ignored, and skips every
+# target without failing).
+define copy_collection
+rm -rf $(1) && mkdir -p $(1); \
+git ls-files -co --exclude-standard -z | rsync -a --from0 --ignore-missing-args --files-from=- ./ $(1)/; \
+cd $(1) && git init -q && git add -A
+endef
 
 test-sanity: setup collection-copy
 	cd $(COLLECTION_COPY) && $(ANSIBLE_TEST) sanity $(ANSIBLE_TEST_ENV) --local
@@ -140,12 +144,15 @@ test-unit: setup
 test-property: setup
 	PYTHONPATH=$(CURDIR)/.collections pytest -p no:cacheprovider tests/property
 
-# Root and destructive by design: the targets create namespaces, links and routes.
-test-integration: setup collection-copy
+# Root and destructive by design: the targets create namespaces, links and routes. A collection copy of its own
+# (build/integration), so that the tier runs beside lint and sanity (make test's lanes), which use build/sanity.
+INTEGRATION_COPY := $(CURDIR)/build/integration/ansible_collections/cnfs/netlab
+test-integration: setup
 	@if [ -z "$$(find tests/integration/targets -mindepth 1 -maxdepth 1 -type d 2>/dev/null)" ]; then \
 		echo "test-integration: no targets under tests/integration/targets"; exit 0; \
-	fi; \
-	cd $(COLLECTION_COPY) && $(ANSIBLE_TEST) integration $(ANSIBLE_TEST_ENV) --local \
+	fi
+	@$(call copy_collection,$(INTEGRATION_COPY))
+	cd $(INTEGRATION_COPY) && $(ANSIBLE_TEST) integration $(ANSIBLE_TEST_ENV) --local \
 		--allow-root --allow-destructive $(TARGETS)
 
 # Two pytest workers, a test file each at a time (a file's tests share its lab), except files that spread their
