@@ -54,7 +54,7 @@ def test_lanes_run_at_the_same_time_and_then_the_rest(tmp_path: Path) -> None:
 
 
 def test_a_failed_tier_stops_its_lane_only_and_fails_the_run(tmp_path: Path) -> None:
-    done, _ = run(tmp_path, "fail,after-fail", "slow-b", "--", "then")
+    done, _took = run(tmp_path, "fail,after-fail", "slow-b", "--", "then")
     assert done.returncode == 1
     order = (tmp_path / "order").read_text().split()
     assert order == ["b"], "after-fail and then must not run; the other lane must"
@@ -67,7 +67,7 @@ def test_a_failed_tier_stops_its_lane_only_and_fails_the_run(tmp_path: Path) -> 
 
 
 def test_a_tier_gets_an_empty_stdin_of_its_own(tmp_path: Path) -> None:
-    done, _ = run(tmp_path, "stdin")
+    done, _took = run(tmp_path, "stdin")
     assert done.returncode == 0, done.stdout
     assert (tmp_path / "logs" / "stdin.log").read_text() == "stdin-is-empty\n"
 
