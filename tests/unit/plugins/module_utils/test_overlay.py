@@ -473,7 +473,7 @@ def test_wireguard_rule_arguments():
 )
 def test_select_backend_picks_the_class_of_the_backend(backend, cls):
     res = select_backend({"backend": backend, "state": "absent"})
-    assert type(res) is cls
+    assert isinstance(res, cls)
     assert res.backend == res.cfg["backend"] == (backend or "udp")
 
 
