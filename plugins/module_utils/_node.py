@@ -16,6 +16,7 @@ tens of seconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._args import (
@@ -106,7 +107,7 @@ def validate_items(option: str, items: list[Any], spec: dict[str, Any]) -> list[
 
 
 # ------------------------------------------------------------------ building the resources
-def _models() -> dict[str, type[Resource]]:
+def _models() -> dict[str, Callable[[dict[str, Any]], Resource]]:
     from ansible_collections.cnfs.netlab.plugins.module_utils._address import AddressResource
     from ansible_collections.cnfs.netlab.plugins.module_utils._link import (
         BridgeResource,
@@ -117,7 +118,7 @@ def _models() -> dict[str, type[Resource]]:
     from ansible_collections.cnfs.netlab.plugins.module_utils._route import RouteResource
     from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import SysctlResource
 
-    models: dict[str, type[Resource]] = {
+    models: dict[str, Callable[[dict[str, Any]], Resource]] = {
         "namespaces": NetnsResource,
         "bridges": BridgeResource,
         "veths": VethResource,
@@ -127,11 +128,11 @@ def _models() -> dict[str, type[Resource]]:
         "sysctls": SysctlResource,
     }
     try:
-        from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import OverlayResource
+        from ansible_collections.cnfs.netlab.plugins.module_utils._overlay_backends import select_backend
     except ImportError:  # pragma: no cover - the overlay model is optional
         pass
     else:
-        models["overlays"] = OverlayResource
+        models["overlays"] = select_backend
     return models
 
 

@@ -123,6 +123,31 @@ def roll_back(session: Session, applied: list[tuple[Resource, State, State]]) ->
     return "; ".join(parts)
 
 
+class RefusedError(NetlabError):
+    """A change that the kernel (or the model's apply) refused; the message names the resource."""
+
+
+def converge_one(
+    session: Session, res: Resource, check_mode: bool, applied: list[tuple[Resource, State, State]]
+) -> tuple[State, State]:
+    """One resource through read -> want -> compare -> apply (not in check mode); return (before, after).
+
+    A change is recorded in ``applied`` before it is made, so that rolling back after a refusal covers it too.
+    Shared by :func:`converge` and by models that converge resources of their own (the overlay's routes).
+    """
+    before = res.read(session)
+    after = res.want(before)
+    if before != after and not check_mode:
+        applied.append((res, before, after))
+        try:
+            res.apply(session, before, after)
+        except NetlinkError as exc:
+            raise RefusedError(f"{res.key}: the kernel refused the change ({kernel_message(exc)})") from None
+        except NetlabError as exc:
+            raise RefusedError(str(exc)) from None
+    return before, after
+
+
 def converge(session: Session, resources: list[Resource], check_mode: bool, rollback: bool = False) -> dict[str, Any]:
     """Bring every resource to its desired state; return ``changed``, ``diff`` and per-resource states.
 
@@ -137,22 +162,14 @@ def converge(session: Session, resources: list[Resource], check_mode: bool, roll
     states: list[tuple[Resource, State]] = []
     applied: list[tuple[Resource, State, State]] = []
     for res in resources:
-        before = res.read(session)
-        after = res.want(before)
-        if before != after:
-            changed = True
-            if not check_mode:
-                applied.append((res, before, after))
-                try:
-                    res.apply(session, before, after)
-                except (NetlinkError, NetlabError) as exc:
-                    if isinstance(exc, NetlinkError):
-                        message = f"{res.key}: the kernel refused the change ({kernel_message(exc)})"
-                    else:
-                        message = str(exc)
-                    if rollback:
-                        message = f"{message}; {roll_back(session, applied)}"
-                    raise NetlabError(message) from None
+        try:
+            before, after = converge_one(session, res, check_mode, applied)
+        except RefusedError as exc:
+            message = str(exc)
+            if rollback:
+                message = f"{message}; {roll_back(session, applied)}"
+            raise NetlabError(message) from None
+        changed = changed or before != after
         before_all[res.key] = before
         after_all[res.key] = after
         states.append((res, after))

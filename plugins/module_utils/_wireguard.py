@@ -3,7 +3,7 @@
 """WireGuard for the overlay model: keys made on the node (X25519 in pure Python), the key file, and the
 device's configuration read and written over generic netlink (pyroute2's ``WireGuard``).
 
-Private module_utils of cnfs.netlab, used by ``_overlay.py`` (backend ``wireguard``).
+Private module_utils of cnfs.netlab, used by ``_overlay_wireguard.py`` (the overlay backend ``wireguard``).
 
 Keys
     A private key is 32 random bytes, clamped as RFC 7748 section 5 says (what ``wg genkey`` prints);

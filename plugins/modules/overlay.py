@@ -276,6 +276,14 @@ public_key:
   returned: when backend is wireguard
   type: str
   sample: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+changes:
+  description:
+    - The routes and sysctls that the run changed for the overlay, each with its key and its state before and
+      after, as the C(route) and C(sysctl) modules report them (the overlay's own diff shows them in its terms).
+  returned: when the run changed any
+  type: list
+  elements: dict
+  sample: [{resource: "route 172.16.2.0/24 in netns node1", before: null, after: {dest: 172.16.2.0/24}}]
 key_file:
   description: For C(wireguard), the file that holds the private key (the private key itself is never returned).
   returned: when backend is wireguard
@@ -287,14 +295,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._args import OVERLAY_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
-from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import OverlayResource
+from ansible_collections.cnfs.netlab.plugins.module_utils._overlay_backends import select_backend
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import run_module
 
 
 def main() -> None:
     module = AnsibleModule(**OVERLAY_SPEC, supports_check_mode=True)
     try:
-        resource = OverlayResource(dict(module.params))
+        resource = select_backend(dict(module.params))
     except NetlabError as exc:
         module.fail_json(msg=str(exc))
     run_module(module, [resource])

@@ -1,6 +1,6 @@
 # Copyright (c) cnfs.netlab contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure logic of the overlay model: validation, defaults, VTEP derivation, socat command lines, desired state.
+"""Pure logic of the overlay model: validation, defaults, VTEP derivation, backend selection, desired state.
 
 The kernel side (devices, processes, FDB, routes) is tested on the real kernel by the integration target
 tests/integration/targets/overlay_module.
@@ -13,17 +13,16 @@ import stat
 
 import pytest
 
-from ansible_collections.cnfs.netlab.plugins.module_utils import _overlay
+from ansible_collections.cnfs.netlab.plugins.module_utils import _overlay, _overlay_udp, _overlay_wireguard
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session
-from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import (
-    OverlayResource,
-    normalise,
-    parse_socat_argv,
-    socat_argv,
-    state_dir,
-    vtep_address,
-    vtep_mac,
+from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import normalise, state_dir, vtep_address, vtep_mac
+from ansible_collections.cnfs.netlab.plugins.module_utils._overlay_backends import (
+    BACKEND_CLASSES,
+    select_backend,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._overlay_udp import UdpOverlay
+from ansible_collections.cnfs.netlab.plugins.module_utils._overlay_vxlan import VxlanOverlay
+from ansible_collections.cnfs.netlab.plugins.module_utils._overlay_wireguard import NEW_KEY, WireguardOverlay
 from ansible_collections.cnfs.netlab.plugins.module_utils._wireguard import encode_key, public_key, write_key_file
 
 PEERS = [
@@ -57,20 +56,6 @@ def test_state_dir_separates_namespaces_and_paths():
     assert state_dir(None) == "/run/cnfs-netlab/overlay"
     assert state_dir("node1") == "/run/cnfs-netlab/overlay/node1"
     assert state_dir("/proc/42/ns/net") == "/run/cnfs-netlab/overlay/proc_42_ns_net"
-
-
-def test_socat_command_uses_an_unconnected_shared_socket_and_no_packet_info():
-    argv = socat_argv("/usr/bin/socat", "tun-node2", "10.0.0.1", "10.0.0.2", 9000)
-    assert "UDP4-DATAGRAM:10.0.0.2:9000,bind=10.0.0.1:9000,reuseport" in argv
-    assert "TUN,tun-name=tun-node2,tun-type=tun,iff-no-pi" in argv
-    assert parse_socat_argv(argv, "tun-node2") == {"remote": "10.0.0.2", "local": "10.0.0.1", "port": 9000}
-
-
-def test_parse_socat_rejects_other_processes_and_other_devices():
-    argv = socat_argv("/usr/bin/socat", "tun-node2", "10.0.0.1", "10.0.0.2", 9000)
-    assert parse_socat_argv(argv, "tun-node3") is None
-    assert parse_socat_argv(["/usr/bin/sleep", *argv[1:]], "tun-node2") is None
-    assert parse_socat_argv([], "tun-node2") is None
 
 
 # ------------------------------------------------------------------------ normalise
@@ -156,7 +141,7 @@ def test_peers_without_this_node_are_refused():
 
 # ----------------------------------------------------------------------------- want
 def test_want_udp_one_tunnel_per_peer():
-    res = OverlayResource(spec(netns="node1"))
+    res = select_backend(spec(netns="node1"))
     res._mtu = 1472
     want = res.want(None)
     assert want["backend"] == "udp"
@@ -178,12 +163,12 @@ def test_want_udp_one_tunnel_per_peer():
 
 
 def test_want_udp_without_peers_is_nothing():
-    res = OverlayResource(spec(peers=[PEERS[0]]))
+    res = select_backend(spec(peers=[PEERS[0]]))
     assert res.want(None) is None
 
 
 def test_want_vxlan_like_flannel():
-    res = OverlayResource(spec(backend="vxlan", vni=7, port=8472))
+    res = select_backend(spec(backend="vxlan", vni=7, port=8472))
     res._mtu = 1450
     want = res.want(None)
     assert (want["vni"], want["port"], want["learning"], want["mac"]) == (7, 8472, False, "02:cf:0a:00:00:01")
@@ -195,27 +180,27 @@ def test_want_vxlan_like_flannel():
 
 
 def test_want_vxlan_keeps_the_bound_underlay_device_when_not_given():
-    res = OverlayResource(spec(backend="vxlan"))
+    res = select_backend(spec(backend="vxlan"))
     assert res.want({"underlay_dev": "eth1"})["underlay_dev"] == "eth1"
-    assert OverlayResource(spec(backend="vxlan", underlay_dev="eth0")).want({"underlay_dev": "eth1"})[
+    assert select_backend(spec(backend="vxlan", underlay_dev="eth0")).want({"underlay_dev": "eth1"})[
         "underlay_dev"
     ] == ("eth0")
 
 
 @pytest.mark.parametrize("backend", ["udp", "vxlan", "wireguard"])
 def test_want_absent_is_none(backend):
-    assert OverlayResource({"backend": backend, "state": "absent"}).want({"backend": backend}) is None
+    assert select_backend({"backend": backend, "state": "absent"}).want({"backend": backend}) is None
 
 
 def test_key_names_backend_device_and_namespace():
-    assert OverlayResource(spec(netns="node1")).key == "overlay udp tun in netns node1"
-    assert OverlayResource(spec(backend="vxlan")).key == "overlay vxlan vxlan0"
+    assert select_backend(spec(netns="node1")).key == "overlay udp tun in netns node1"
+    assert select_backend(spec(backend="vxlan")).key == "overlay vxlan vxlan0"
 
 
 # ------------------------------------------------------------------- check (no kernel change)
 def test_check_reports_missing_socat(monkeypatch):
-    monkeypatch.setattr(_overlay, "_find_socat", lambda: None)
-    res = OverlayResource(spec())
+    monkeypatch.setattr(_overlay_udp, "find_socat", lambda: None)
+    res = select_backend(spec())
     with Session() as session, pytest.raises(NetlabError) as err:
         res.check(session)
     assert "socat is not installed on node" in str(err.value)
@@ -224,9 +209,9 @@ def test_check_reports_missing_socat(monkeypatch):
 
 @pytest.mark.parametrize("state", ["present", "key"])
 def test_check_wireguard_without_kernel_support_fails_clearly(monkeypatch, tmp_path, state):
-    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: False)
+    monkeypatch.setattr(_overlay_wireguard, "wireguard_supported", lambda: False)
     key_file = tmp_path / "wg0.key"
-    res = OverlayResource(wg_spec(state=state, key_file=str(key_file)))
+    res = select_backend(wg_spec(state=state, key_file=str(key_file)))
     with Session() as session, pytest.raises(NetlabError) as err:
         res.check(session)
     text = str(err.value)
@@ -237,9 +222,9 @@ def test_check_wireguard_without_kernel_support_fails_clearly(monkeypatch, tmp_p
 
 def test_check_wireguard_on_this_kernel_matches_its_support(tmp_path):
     """The real probe: this machine's kernel has no WireGuard; the Vagrant VMs' kernel has it."""
-    res = OverlayResource(wg_spec(state="key", key_file=str(tmp_path / "wg0.key")))
+    res = select_backend(wg_spec(state="key", key_file=str(tmp_path / "wg0.key")))
     with Session() as session:
-        if _overlay.wireguard_supported():
+        if _overlay_wireguard.wireguard_supported():
             res.check(session)
         else:
             with pytest.raises(NetlabError, match="has no WireGuard support"):
@@ -248,18 +233,18 @@ def test_check_wireguard_on_this_kernel_matches_its_support(tmp_path):
 
 
 def test_check_wireguard_absent_needs_no_kernel_support(monkeypatch):
-    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: False)
+    monkeypatch.setattr(_overlay_wireguard, "wireguard_supported", lambda: False)
     with Session() as session:
-        OverlayResource({"backend": "wireguard", "state": "absent"}).check(session)
+        select_backend({"backend": "wireguard", "state": "absent"}).check(session)
 
 
 def test_check_wireguard_refuses_a_peer_with_this_nodes_own_key(monkeypatch, tmp_path):
-    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: True)
+    monkeypatch.setattr(_overlay_wireguard, "wireguard_supported", lambda: True)
     key_file = str(tmp_path / "wg0.key")
     write_key_file(key_file, b"\x01" * 32)
     own = encode_key(public_key(b"\x01" * 32))
     peers = [dict(WG_PEERS[0]), dict(WG_PEERS[1], public_key=own), WG_PEERS[2]]
-    res = OverlayResource(wg_spec(key_file=key_file, peers=peers))
+    res = select_backend(wg_spec(key_file=key_file, peers=peers))
     with Session() as session, pytest.raises(NetlabError) as err:
         res.check(session)
     assert f"peer 'node2' has this node's own public key {own}" in str(err.value)
@@ -267,11 +252,11 @@ def test_check_wireguard_refuses_a_peer_with_this_nodes_own_key(monkeypatch, tmp
 
 
 def test_check_wireguard_refuses_a_key_file_without_a_key(monkeypatch, tmp_path):
-    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: True)
+    monkeypatch.setattr(_overlay_wireguard, "wireguard_supported", lambda: True)
     key_file = tmp_path / "wg0.key"
     key_file.write_text("garbage\n")
     with Session() as session, pytest.raises(NetlabError) as err:
-        OverlayResource(wg_spec(state="key", key_file=str(key_file))).check(session)
+        select_backend(wg_spec(state="key", key_file=str(key_file))).check(session)
     assert f"key_file {key_file} does not hold a WireGuard private key" in str(err.value)
     assert key_file.read_text() == "garbage\n"
 
@@ -350,16 +335,16 @@ def test_argument_spec_fills_public_key_with_none_for_other_backends():
 
 
 def test_want_wireguard_device_peers_and_routes():
-    res = OverlayResource(wg_spec(netns="node1"))
+    res = select_backend(wg_spec(netns="node1"))
     res._mtu = 1440
     want = res.want(None)
     assert want["key"] == {
         "file": "/etc/cnfs-netlab/wireguard/node1/wg0.key",
         "mode": "0600",
-        "public_key": _overlay.NEW_KEY,
+        "public_key": NEW_KEY,
     }
     assert want["device"] == {
-        "public_key": _overlay.NEW_KEY,
+        "public_key": NEW_KEY,
         "port": 51820,
         "mtu": 1440,
         "up": True,
@@ -383,7 +368,7 @@ def test_want_wireguard_device_peers_and_routes():
 
 
 def test_want_wireguard_keeps_an_existing_key_and_fixes_its_mode():
-    res = OverlayResource(wg_spec())
+    res = select_backend(wg_spec())
     res._mtu = 1440
     current = {"key": {"file": "/etc/cnfs-netlab/wireguard/wg0.key", "mode": "0644", "public_key": KEYS[0]}}
     want = res.want(current)
@@ -392,28 +377,28 @@ def test_want_wireguard_keeps_an_existing_key_and_fixes_its_mode():
 
 
 def test_want_wireguard_key_state_leaves_the_device_out():
-    res = OverlayResource({"backend": "wireguard", "state": "key"})
+    res = select_backend({"backend": "wireguard", "state": "key"})
     assert res.want(None)["device"] is None
     assert res.want(None)["rules"] is None
-    assert res.want(None)["key"]["public_key"] == _overlay.NEW_KEY
+    assert res.want(None)["key"]["public_key"] == NEW_KEY
 
 
 def test_want_wireguard_absent_keeps_the_key_unless_told():
     key = {"file": "/etc/cnfs-netlab/wireguard/wg0.key", "mode": "0600", "public_key": KEYS[0]}
     current = {"backend": "wireguard", "name": "wg0", "key": key, "device": {"public_key": KEYS[0]}}
-    kept = OverlayResource({"backend": "wireguard", "state": "absent"}).want(current)
+    kept = select_backend({"backend": "wireguard", "state": "absent"}).want(current)
     assert kept == {"backend": "wireguard", "name": "wg0", "key": key, "device": None, "rules": []}
-    assert OverlayResource({"backend": "wireguard", "state": "absent", "remove_key": True}).want(current) is None
-    assert OverlayResource({"backend": "wireguard", "state": "absent"}).want(None) is None
+    assert select_backend({"backend": "wireguard", "state": "absent", "remove_key": True}).want(current) is None
+    assert select_backend({"backend": "wireguard", "state": "absent"}).want(None) is None
 
 
 def test_wireguard_state_never_holds_a_private_key(tmp_path, monkeypatch):
     """read() of a node with a key file and no device: the state carries the public key only."""
-    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: True)
+    monkeypatch.setattr(_overlay_wireguard, "wireguard_supported", lambda: True)
     key_file = str(tmp_path / "wg0.key")
     private = b"\x05" * 32
     write_key_file(key_file, private)
-    res = OverlayResource({"backend": "wireguard", "state": "key", "key_file": key_file})
+    res = select_backend({"backend": "wireguard", "state": "key", "key_file": key_file})
     with Session() as session:
         res.check(session)
         state = res.read(session)
@@ -434,48 +419,86 @@ def test_state_key_makes_the_key_once(tmp_path, monkeypatch):
     """converge() with state=key: check mode makes nothing; the real run makes the key; the next changes nothing."""
     from ansible_collections.cnfs.netlab.plugins.module_utils._resource import converge
 
-    monkeypatch.setattr(_overlay, "wireguard_supported", lambda: True)
+    monkeypatch.setattr(_overlay_wireguard, "wireguard_supported", lambda: True)
     key_file = tmp_path / "keys" / "wg0.key"
     spec_ = {"backend": "wireguard", "state": "key", "key_file": str(key_file)}
     with Session() as session:
-        res = OverlayResource(spec_)
+        res = select_backend(spec_)
         out = converge(session, [res], check_mode=True)
         assert out["changed"] and not key_file.exists()
         assert res.result(out["states"][0][1])["public_key"] is None
-        res = OverlayResource(spec_)
+        res = select_backend(spec_)
         out = converge(session, [res], check_mode=False)
         assert out["changed"] and key_file.exists()
         made = res.result(out["states"][0][1])
-        assert made["public_key"] == made["overlay"]["key"]["public_key"] != _overlay.NEW_KEY
-        out = converge(session, [OverlayResource(spec_)], check_mode=False)
+        assert made["public_key"] == made["overlay"]["key"]["public_key"] != NEW_KEY
+        out = converge(session, [select_backend(spec_)], check_mode=False)
         assert not out["changed"]
         os.chmod(key_file, 0o640)
-        out = converge(session, [OverlayResource(spec_)], check_mode=False)
+        out = converge(session, [select_backend(spec_)], check_mode=False)
         assert out["changed"] and out["diff"]["before"]["overlay wireguard wg0"]["key"]["mode"] == "0640"
         assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
-        res = OverlayResource(spec_)
+        res = select_backend(spec_)
         assert (
             res.result(converge(session, [res], check_mode=False)["states"][0][1])["public_key"] == made["public_key"]
         )
         # absent without remove_key keeps the key; with it, the key goes
         absent = {"backend": "wireguard", "state": "absent", "key_file": str(key_file)}
-        assert not converge(session, [OverlayResource(absent)], check_mode=False)["changed"]
+        assert not converge(session, [select_backend(absent)], check_mode=False)["changed"]
         assert key_file.exists()
-        out = converge(session, [OverlayResource(dict(absent, remove_key=True))], check_mode=True)
+        out = converge(session, [select_backend(dict(absent, remove_key=True))], check_mode=True)
         assert out["changed"] and key_file.exists()
-        out = converge(session, [OverlayResource(dict(absent, remove_key=True))], check_mode=False)
+        out = converge(session, [select_backend(dict(absent, remove_key=True))], check_mode=False)
         assert out["changed"] and not key_file.exists()
-        assert not converge(session, [OverlayResource(dict(absent, remove_key=True))], check_mode=False)["changed"]
+        assert not converge(session, [select_backend(dict(absent, remove_key=True))], check_mode=False)["changed"]
 
 
 def test_wireguard_rule_arguments():
-    assert _overlay._rule_args("from 172.16.1.0/24") == {
+    assert _overlay_wireguard._rule_args("from 172.16.1.0/24") == {
         "family": 2,
-        "table": _overlay.WG_TABLE,
-        "priority": _overlay.WG_RULE_PRIORITY,
+        "table": _overlay_wireguard.WG_TABLE,
+        "priority": _overlay_wireguard.WG_RULE_PRIORITY,
         "src": "172.16.1.0",
         "src_len": 24,
     }
-    assert "src" not in _overlay._rule_args("from all")
-    assert _overlay.WG_TABLE != 51820  # never wg-quick's table
-    assert 0 < _overlay.WG_RULE_PRIORITY < 32766  # before the main table's rule
+    assert "src" not in _overlay_wireguard._rule_args("from all")
+    assert _overlay_wireguard.WG_TABLE != 51820  # never wg-quick's table
+    assert 0 < _overlay_wireguard.WG_RULE_PRIORITY < 32766  # before the main table's rule
+
+
+# ------------------------------------------------------------------------ select_backend
+@pytest.mark.parametrize(
+    ("backend", "cls"),
+    [(None, UdpOverlay), ("udp", UdpOverlay), ("vxlan", VxlanOverlay), ("wireguard", WireguardOverlay)],
+)
+def test_select_backend_picks_the_class_of_the_backend(backend, cls):
+    res = select_backend({"backend": backend, "state": "absent"})
+    assert isinstance(res, cls)
+    assert res.backend == res.cfg["backend"] == (backend or "udp")
+
+
+def test_select_backend_knows_every_backend_and_refuses_others():
+    assert sorted(BACKEND_CLASSES) == sorted(_overlay.BACKENDS)
+    assert {cls.link_kind for cls in BACKEND_CLASSES.values()} == {"tun", "vxlan", "wireguard"}
+    with pytest.raises(NetlabError, match="backend 'gre' is unknown: use one of udp, vxlan, wireguard"):
+        select_backend({"backend": "gre"})
+
+
+def test_backend_overheads_fit_their_headers():
+    """udp: IP 20 + UDP 8; vxlan: + VXLAN 8 + Ethernet 14; wireguard: + data header 16 + tag 16."""
+    assert (UdpOverlay.overhead, VxlanOverlay.overhead, WireguardOverlay.overhead) == (28, 50, 60)
+
+
+def test_apply_refuses_a_desired_state_built_on_an_estimated_mtu():
+    """read() estimated the MTU (the underlay was pending): apply() raises the underlay's error, changes nothing."""
+    res = select_backend(spec(backend="vxlan"))
+    res._mtu_estimated = NetlabError("overlay vxlan vxlan0: local 10.0.0.1 is not an address of node 'x'")
+    with pytest.raises(NetlabError, match="is not an address of node"):
+        res.apply(None, None, {"backend": "vxlan"})
+
+
+def test_result_reports_the_changes_of_the_sub_resources():
+    res = select_backend(spec(backend="vxlan"))
+    assert "changes" not in res.result(None)
+    res.changes.append({"resource": "route 172.16.2.0/24", "before": None, "after": {"dest": "172.16.2.0/24"}})
+    assert res.result(None)["changes"] == res.changes
