@@ -88,28 +88,12 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
+from ansible_collections.cnfs.netlab.plugins.module_utils._nsfs import is_netns_file
+
 display = Display()
 
 NS_KINDS = ("net", "mnt", "uts")
 NSENTER_FLAGS = {"net": "--net", "mnt": "--mount", "uts": "--uts"}
-NSFS_MAGIC = 0x6E736673
-
-
-def _is_nsfs(path: str) -> bool:
-    """Whether ``path`` is a live namespace file (a bind mount of nsfs), not a leftover placeholder."""
-    import ctypes
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        buf = ctypes.create_string_buffer(120)
-        if ctypes.CDLL(None, use_errno=True).fstatfs(fd, buf) != 0:
-            return False
-        return int.from_bytes(buf.raw[:8], "little") == NSFS_MAGIC
-    finally:
-        os.close(fd)
 
 
 class Connection(ConnectionBase):
@@ -143,7 +127,7 @@ class Connection(ConnectionBase):
         node, lab, state_dir = self._where()
         base = os.path.join(state_dir, lab, node)
         self._files = {kind: os.path.join(base, kind) for kind in NS_KINDS}
-        if not all(_is_nsfs(path) for path in self._files.values()):
+        if not all(is_netns_file(path) for path in self._files.values()):
             raise self._not_running(node, lab)
 
     def _argv(self, argv: list[str]) -> list[bytes]:

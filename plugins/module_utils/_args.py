@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ROUTE_TYPES
+
 NETNS_ARG: dict[str, Any] = {"netns": {"type": "str"}}
 
 
@@ -74,7 +76,6 @@ ADDRESS_SPEC: dict[str, Any] = {
     },
 }
 
-ROUTE_TYPES = ["unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit", "throw"]
 
 ROUTE_SPEC: dict[str, Any] = {
     "argument_spec": {
@@ -83,7 +84,7 @@ ROUTE_SPEC: dict[str, Any] = {
         "family": {"type": "str", "choices": ["inet", "inet6"]},
         "gateway": {"type": "str"},
         "dev": {"type": "str"},
-        "type": {"type": "str", "choices": ROUTE_TYPES, "default": "unicast"},
+        "type": {"type": "str", "choices": list(ROUTE_TYPES), "default": "unicast"},
         "scope": {"type": "str"},
         "metric": {"type": "int"},
         "table": {"type": "str", "default": "main"},

@@ -35,6 +35,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     validate_netns,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._route import parse_table, route_state
+from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import is_namespaced, parse_name
 
 OWN = ""  # the key of the namespace the module runs in
 INCLUDE_CHOICES = ("links", "addresses", "routes", "sysctls")
@@ -61,14 +62,17 @@ def table_id(value: Any) -> int:
 
 
 def sysctl_path(name: str) -> str:
-    """The /proc/sys file of a per-namespace sysctl given as net.ipv4.ip_forward or net/ipv4/ip_forward."""
-    parts = name.split("/") if "/" in name else name.split(".")
-    if len(parts) < 2 or parts[0] != "net" or any(p in ("", ".", "..") for p in parts):
+    """The /proc/sys file of a per-namespace sysctl, named as the sysctl module takes it (_sysctl.parse_name)."""
+    try:
+        dotted, path = parse_name(name)
+    except NetlabError:
+        dotted, path = "", ""
+    if not is_namespaced(dotted) or "/" not in path:
         raise NetlabError(
             f"sysctl {name!r} is not a per-namespace sysctl: give a name under net., like net.ipv4.ip_forward "
-            "(use '/' as the separator when an interface name contains a dot: net/ipv4/conf/eth0.1/rp_filter)"
+            "(an interface name with a dot: net.ipv4.conf.eth0/1.rp_filter or net/ipv4/conf/eth0.1/rp_filter)"
         )
-    return os.path.join("/proc/sys", *parts)
+    return os.path.join("/proc/sys", path)
 
 
 def requested_netns(netns: list[str] | None) -> list[str]:

@@ -46,8 +46,8 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlabError,
     NetlinkError,
     Session,
-    is_netns_file,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._nsfs import check_call, is_netns_file, libc
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
 from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import is_namespaced, normalise_value, parse_name
 
@@ -233,24 +233,14 @@ class LabPaths:
 
 
 # ---------------------------------------------------------------------------------- kernel plumbing
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _sys(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     enc = [None if v is None else v.encode() for v in (source, target, fstype, data)]
-    _sys(_libc().mount(enc[0], enc[1], enc[2], flags, enc[3]), f"mount {target}")
+    check_call(libc().mount(enc[0], enc[1], enc[2], flags, enc[3]), f"mount {target}")
 
 
 def _detach(path: str) -> bool:
     """Lazily unmount ``path``; False when nothing was mounted there."""
-    if _libc().umount2(path.encode(), MNT_DETACH) == 0:
+    if libc().umount2(path.encode(), MNT_DETACH) == 0:
         return True
     err = ctypes.get_errno()
     if err in (errno.EINVAL, errno.ENOENT):
@@ -259,7 +249,7 @@ def _detach(path: str) -> bool:
 
 
 def _setns(fd: int, nstype: int, what: str) -> None:
-    _sys(_libc().setns(fd, nstype), f"setns {what}")
+    check_call(libc().setns(fd, nstype), f"setns {what}")
 
 
 def mounts() -> list[MountEntry]:
@@ -323,7 +313,7 @@ def set_hostname(uts_path: str, hostname: str) -> None:
         _setns(fd, CLONE_NEWUTS, uts_path)
         try:
             raw = hostname.encode()
-            _sys(_libc().sethostname(raw, len(raw)), "sethostname")
+            check_call(libc().sethostname(raw, len(raw)), "sethostname")
         finally:
             _setns(home, CLONE_NEWUTS, "back home")
     finally:
@@ -528,7 +518,7 @@ def spawn_node(files: dict[str, str], hostname: str, sysctl: dict[str, str]) -> 
 
 
 def _build_node_inside(hostname: str, sysctl: dict[str, str]) -> None:  # pragma: no cover - child
-    _sys(_libc().unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS), "unshare")
+    check_call(libc().unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS), "unshare")
     # Private first: an unmount below must never propagate back to the host's shared mounts.
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     for entry in reversed(mounts()):
@@ -536,7 +526,7 @@ def _build_node_inside(hostname: str, sysctl: dict[str, str]) -> None:  # pragma
             with contextlib.suppress(OSError):
                 _detach(entry.mountpoint)
     raw = hostname.encode()
-    _sys(_libc().sethostname(raw, len(raw)), "sethostname")
+    check_call(libc().sethostname(raw, len(raw)), "sethostname")
     _mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64m")
     for path, mode in (("/run/netns", 0o755), ("/run/lock", 0o1777), ("/run/user", 0o755)):
         os.mkdir(path)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import functools
 import os
 import re
 import traceback
 from collections.abc import Iterator
 from typing import Any
+
+from ansible_collections.cnfs.netlab.plugins.module_utils._nsfs import check_call, is_netns_file, libc
 
 PYROUTE2_IMPORT_ERROR: str | None
 try:
@@ -46,21 +47,9 @@ class NetlabError(Exception):
     """An error whose message is meant for the user: it names the object and says what to do."""
 
 
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    # Loaded once: building a CDLL costs ~0.1 ms, and list_netns() calls this for every namespace.
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
 def setns(fd: int) -> None:
     """Move the calling thread into the network namespace behind ``fd``."""
-    _check(_libc().setns(fd, CLONE_NEWNET), "setns")
+    check_call(libc().setns(fd, CLONE_NEWNET), "setns")
 
 
 def netns_path(netns: str) -> str:
@@ -83,30 +72,6 @@ def validate_netns(netns: str | None, what: str = "netns") -> None:
         )
 
 
-def is_netns_file(path: str) -> bool:
-    """True when ``path`` is a mounted network namespace file (not a stale, unmounted placeholder)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return False
-    try:
-        # A namespace file opened through its bind mount lives on nsfs; a leftover placeholder
-        # (the mount point of an unmounted namespace) is a plain empty file.
-        return _is_nsfs(fd)
-    finally:
-        os.close(fd)
-
-
-def _is_nsfs(fd: int) -> bool:
-    NSFS_MAGIC = 0x6E736673
-    buf = ctypes.create_string_buffer(120)  # struct statfs is 120 bytes on x86_64/aarch64
-    if _libc().fstatfs(fd, buf) != 0:
-        return False
-    return int.from_bytes(buf.raw[:8], "little") == NSFS_MAGIC
-
-
 def list_netns(rundir: str = NETNS_RUN_DIR) -> list[str]:
     """Names of the mounted namespaces under ``rundir`` (sorted)."""
     try:
@@ -119,12 +84,12 @@ def list_netns(rundir: str = NETNS_RUN_DIR) -> list[str]:
 def _make_rundir_shared(rundir: str) -> None:
     # Ported from iproute2 (ip netns add): /run/netns must be a shared mount point so that
     # namespace mounts propagate to every mount namespace that shares it.
-    libc = _libc()
+    lib = libc()
     os.makedirs(rundir, exist_ok=True)
-    if libc.mount(b"", rundir.encode(), b"none", MS_SHARED | MS_REC, None) == 0:
+    if lib.mount(b"", rundir.encode(), b"none", MS_SHARED | MS_REC, None) == 0:
         return
-    _check(libc.mount(rundir.encode(), rundir.encode(), b"none", MS_BIND | MS_REC, None), f"bind {rundir}")
-    _check(libc.mount(b"", rundir.encode(), b"none", MS_SHARED | MS_REC, None), f"share {rundir}")
+    check_call(lib.mount(rundir.encode(), rundir.encode(), b"none", MS_BIND | MS_REC, None), f"bind {rundir}")
+    check_call(lib.mount(b"", rundir.encode(), b"none", MS_SHARED | MS_REC, None), f"share {rundir}")
 
 
 class Session:
@@ -227,11 +192,11 @@ class Session:
         except FileExistsError:
             if is_netns_file(path):
                 return
-        libc = _libc()
+        lib = libc()
         try:
-            _check(libc.unshare(CLONE_NEWNET), "unshare")
+            check_call(lib.unshare(CLONE_NEWNET), "unshare")
             try:
-                _check(libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None), "bind")
+                check_call(lib.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None), "bind")
             finally:
                 setns(self._home)
         except OSError as exc:
@@ -250,8 +215,8 @@ class Session:
                         handle.link("del", index=link["index"])
         self.forget(name)
         path = netns_path(name)
-        libc = _libc()
-        if libc.umount2(path.encode(), MNT_DETACH) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
+        lib = libc()
+        if lib.umount2(path.encode(), MNT_DETACH) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
             err = ctypes.get_errno()
             raise NetlabError(f"cannot unmount network namespace {name!r}: {os.strerror(err)}")
         with contextlib.suppress(FileNotFoundError):

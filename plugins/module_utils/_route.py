@@ -36,7 +36,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     validate_netns,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
-from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname
+from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ROUTE_TYPES, ifname
 
 AF_INET = 2
 AF_INET6 = 10
@@ -47,20 +47,10 @@ U32_MAX = 2**32 - 1
 IP6_RT_PRIO_USER = 1024  # the kernel's metric for IPv6 routes given without one (or with 0)
 
 TABLES = {"default": 253, "main": 254, "local": 255}
-TYPES = {
-    "unicast": 1,
-    "local": 2,
-    "broadcast": 3,
-    "anycast": 4,
-    "multicast": 5,
-    "blackhole": 6,
-    "unreachable": 7,
-    "prohibit": 8,
-    "throw": 9,
-}
+TYPES = ROUTE_TYPES
 NO_NEXTHOP = ("blackhole", "unreachable", "prohibit", "throw")
 SCOPES = {"universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
-# iproute2's /etc/iproute2/rt_protos
+# iproute2's /etc/iproute2/rt_protos (pyroute2's rt_proto lacks the routing daemons' numbers from 18 on)
 PROTOS = {
     "unspec": 0,
     "redirect": 1,

@@ -10,6 +10,20 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import Netlab
 
 IFNAMSIZ = 16  # the kernel's limit, including the terminating NUL: at most 15 bytes
 
+# The route types the route option `type` accepts, with the kernel's numbers (RTN_*, linux/rtnetlink.h; pyroute2's
+# rt_type has the same numbers, plus nat and xresolve, which the kernel no longer supports).
+ROUTE_TYPES = {
+    "unicast": 1,
+    "local": 2,
+    "broadcast": 3,
+    "anycast": 4,
+    "multicast": 5,
+    "blackhole": 6,
+    "unreachable": 7,
+    "prohibit": 8,
+    "throw": 9,
+}
+
 
 # The bytes the kernel's isspace() matches (lib/ctype.c): ASCII whitespace and 0xA0, which is
 # also the second byte of many UTF-8 letters ('à' is C3 A0), so those names are refused too.

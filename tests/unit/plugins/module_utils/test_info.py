@@ -18,6 +18,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._info import (
     table_id,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import parse_name
 
 
 def link(
@@ -47,7 +48,10 @@ def link(
 def test_sysctl_paths() -> None:
     assert sysctl_path("net.ipv4.ip_forward") == "/proc/sys/net/ipv4/ip_forward"
     assert sysctl_path("net/ipv4/conf/eth0.1/rp_filter") == "/proc/sys/net/ipv4/conf/eth0.1/rp_filter"
-    for bad in ("kernel.hostname", "net", "net..x", "net/../../etc"):
+    # the sysctl module's rules (one parser, _sysctl.parse_name): '/' inside a dotted component is a '.'
+    assert sysctl_path("net.ipv4.conf.eth0/100.rp_filter") == "/proc/sys/net/ipv4/conf/eth0.100/rp_filter"
+    assert parse_name("net.ipv4.conf.eth0/100.rp_filter")[1] == "net/ipv4/conf/eth0.100/rp_filter"
+    for bad in ("kernel.hostname", "net", "net..x", "net/../../etc", "netfilter.x", "", " "):
         with pytest.raises(NetlabError, match="not a per-namespace sysctl"):
             sysctl_path(bad)
 

@@ -235,6 +235,10 @@ def test_removal_needs_only_the_key():
 
 
 def test_the_shared_argument_spec_offers_exactly_the_modelled_types():
-    from ansible_collections.cnfs.netlab.plugins.module_utils._args import ROUTE_TYPES
+    from ansible_collections.cnfs.netlab.plugins.module_utils._args import ROUTE_SPEC
 
-    assert list(TYPES) == ROUTE_TYPES
+    assert ROUTE_SPEC["argument_spec"]["type"]["choices"] == list(TYPES)
+    # the kernel's numbers, as pyroute2 knows them
+    from pyroute2.netlink.rtnl import rt_type
+
+    assert all(rt_type[name] == number for name, number in TYPES.items())
