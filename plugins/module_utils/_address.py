@@ -11,11 +11,9 @@ does not matter. An IP address is held at most once per interface: its identity 
 the prefix length is an attribute (listing 10.0.0.1/24 where 10.0.0.1/16 is configured
 replaces the /16).
 
-Planning registry on the session (so that later resources of the same run, and routes, are
-validated against what the run is heading to): ``session.planned_addresses`` maps
-``(netns, dev)`` to the sorted address list that interface will have after this resource.
-Links planned by the links model are honoured when the session has ``planned_links``, a dict
-``(netns, ifname) -> bool`` (will exist / will be gone), same convention as ``session.planned``.
+The address list an interface will have after this resource goes into the run's plan
+(``session.plan``, _plan.py), so that later resources of the same run, and routes, are checked against
+what the run is heading to; links that earlier resources create or delete are taken from it too.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlinkError,
     Session,
     kernel_message,
-    netns_path,
     validate_netns,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
@@ -149,58 +146,6 @@ def kernel_addresses(ipr: Any, index: int | None = None) -> dict[int, list[str]]
     return {idx: sort_addresses(v) for idx, v in out.items()}
 
 
-class _LinkPlan:
-    """A read-only view of the links model's registry, ``(netns, ifname) -> will exist``.
-
-    The links model keys it by namespace path (``/run/netns/con1``; None for the own namespace) and
-    stores the kind (None: will be gone); this view answers for either spelling of the namespace.
-    It is consulted once per address and route of a run, so the entries are indexed per namespace
-    (the registry only ever grows: the index is rebuilt when its size changes).
-    """
-
-    def __init__(self, session: Session, registry: dict[tuple[str | None, str], Any]) -> None:
-        self._registry = registry
-        index = getattr(session, "_planned_links_index", None)
-        if index is None or index[0] is not registry or index[1] != len(registry):
-            per_ns: dict[str | None, list[str]] = {}
-            for ns, dev in registry:
-                per_ns.setdefault(ns, []).append(dev)
-            index = (registry, len(registry), per_ns)
-            session._planned_links_index = index  # type: ignore[attr-defined]
-        self._per_ns: dict[str | None, list[str]] = index[2]
-
-    @staticmethod
-    def _key(netns: str | None) -> str | None:
-        return netns_path(netns) if netns else None
-
-    def of(self, netns: str | None) -> list[tuple[str, bool]]:
-        """(ifname, will exist) of the planned links of one namespace."""
-        key = self._key(netns)
-        return [(dev, bool(self._registry[(key, dev)])) for dev in self._per_ns.get(key, [])]
-
-    def get(self, key: tuple[str | None, str], default: bool | None = None) -> bool | None:
-        ns, dev = key
-        path_key = (self._key(ns), dev)
-        if path_key in self._registry:
-            return bool(self._registry[path_key])
-        return default
-
-
-def planned_links(session: Session) -> _LinkPlan:
-    """The links engineer's registry, when present: (netns, ifname) -> will exist."""
-    registry = getattr(session, "planned_links", None)
-    return _LinkPlan(session, registry if isinstance(registry, dict) else {})
-
-
-def planned_addresses(session: Session) -> dict[tuple[str | None, str], list[str]]:
-    """This model's registry on the session: (netns, dev) -> addresses after the run (created on first use)."""
-    registry = getattr(session, "planned_addresses", None)
-    if not isinstance(registry, dict):
-        registry = {}
-        session.planned_addresses = registry  # type: ignore[attr-defined]
-    return registry
-
-
 def address_view(session: Session, netns: str | None) -> dict[str, list[str]]:
     """Interface name -> addresses, as the run is heading to: the kernel's state overlaid with the plans of
     earlier resources (links that will exist or go, address lists they will set). Never changes anything."""
@@ -211,14 +156,14 @@ def address_view(session: Session, netns: str | None) -> dict[str, list[str]]:
             names = link_names(ipr)
             addrs = kernel_addresses(ipr)
             view = {name: addrs.get(idx, []) for idx, name in names.items()}
-    for dev, exists in planned_links(session).of(netns):
-        if exists:
+    for dev, kind in session.plan.links_in(netns).items():
+        if kind is not None:
             view.setdefault(dev, [])
         else:
             view.pop(dev, None)
-    for (ns, dev), addrs in planned_addresses(session).items():
-        if ns == netns and dev in view:
-            view[dev] = list(addrs)
+    for dev, addrs in session.plan.addresses_in(netns).items():
+        if dev in view:
+            view[dev] = addrs
     return view
 
 
@@ -269,7 +214,7 @@ class AddressResource(Resource):
             clashes = find_conflicts(self.dev, self.addresses, view)
             if clashes:
                 listed, other, there = clashes[0]
-                if (self.netns, other) in planned_addresses(session):
+                if session.plan.addresses(self.netns, other) is not None:
                     raise NetlabError(
                         f"{self.key}: {listed} is also planned for interface {other} ({there}) {where(self.netns)} "
                         f"by an earlier item of this run; an address belongs to one interface: list it for one "
@@ -280,8 +225,8 @@ class AddressResource(Resource):
                     f"an address belongs to one interface: remove it from {other} first "
                     f"(cnfs.netlab.address dev={other} addresses={there} state=absent) or choose another address"
                 )
-        planned_addresses(session)[(self.netns, self.dev)] = desired_addresses(
-            view[self.dev], self.addresses, self.state, self.purge
+        session.plan.set_addresses(
+            self.netns, self.dev, desired_addresses(view[self.dev], self.addresses, self.state, self.purge)
         )
 
     def read(self, session: Session) -> State:

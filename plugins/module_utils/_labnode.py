@@ -597,7 +597,7 @@ class LabResource(Resource):
         return f"lab {self.paths.lab}"
 
     def check(self, session: Session) -> None:
-        session.planned[self.paths.underlay] = self.state == "present"
+        session.plan.set_namespace(self.paths.underlay, self.state == "present")
 
     def read(self, session: Session) -> State:
         path = self.paths.dir
@@ -679,7 +679,7 @@ class NodeResource(Resource):
         return f"node {self.name} of lab {self.paths.lab}"
 
     def check(self, session: Session) -> None:
-        session.planned[self.files["net"]] = self.state == "present"
+        session.plan.set_namespace(self.files["net"], self.state == "present")
         mine = {os.stat(f"/proc/self/ns/{kind}").st_ino for kind in NS_KINDS}
         theirs = {ns_inode(path) for path in self.files.values()} - {None}
         if mine & theirs:

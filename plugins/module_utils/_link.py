@@ -16,8 +16,8 @@ the whole-node apply can feed them back):
     ``{"name", "netns", "up", "mtu", "master"}``, ``master`` is ``""`` when the link has none.
 
 Input options left out (``None``) keep their current values. Links that earlier resources of
-the same run will create or delete are recorded in :func:`planned_links` (an attribute of the
-session, keyed by namespace path and interface name), so that a bridge's ports or a veth's
+the same run will create or delete are recorded in the run's plan (``session.plan``, _plan.py),
+so that a bridge's ports or a veth's
 bridge can be validated against the state the run is heading to, before anything changes.
 """
 
@@ -33,9 +33,9 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     Session,
     kernel_message,
     list_netns,
-    netns_path,
     validate_netns,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._plan import UNPLANNED, ns_key
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State, merge
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname
 
@@ -119,31 +119,17 @@ def master_name(ipr: Any, msg: Msg) -> str:
         return ""
 
 
-def _ns_key(netns: str | None) -> str | None:
-    return netns_path(netns) if netns else None
-
-
-def planned_links(session: Session) -> dict[tuple[str | None, str], str | None]:
-    """The session's registry of links that earlier resources of the run will create (kind) or delete (None)."""
-    registry = getattr(session, "planned_links", None)
-    if registry is None:
-        registry = {}
-        session.planned_links = registry  # type: ignore[attr-defined]
-    return registry
-
-
 def plan_link(session: Session, netns: str | None, name: str, kind: str | None) -> None:
     """Record that ``name`` in ``netns`` will exist as a link of ``kind`` after this resource (None: be gone)."""
-    planned_links(session)[(_ns_key(netns), name)] = kind
+    session.plan.set_link(netns, name, kind)
 
 
 def link_kind_will_be(session: Session, netns: str | None, name: str) -> str | None:
     """The kind of link ``name`` in ``netns`` once the earlier resources of the run are applied; None: absent."""
-    registry = planned_links(session)
-    key = (_ns_key(netns), name)
-    if key in registry:
-        return registry[key]
-    if netns is not None and netns in session.planned and not session.planned[netns]:
+    planned = session.plan.link(netns, name)
+    if planned is not UNPLANNED:
+        return planned
+    if session.plan.namespace(netns) is False:
         return None
     msg = find_link(session.ipr(netns), name)
     return None if msg is None else link_kind(msg)
@@ -354,7 +340,7 @@ class VethResource(Resource):
         self.peer = ifname(spec.get("peer"), f"{obj}: peer")
         if self.state == "present" and not self.peer:
             raise NetlabError(f"{obj}: peer is required with state=present; name the other end of the pair")
-        if self.peer == self.name and _ns_key(self.peer_netns) == _ns_key(self.netns):
+        if self.peer == self.name and ns_key(self.peer_netns) == ns_key(self.netns):
             raise NetlabError(
                 f"{obj}: peer {self.peer!r} is the same interface as name; both ends are in {where(self.netns)}, "
                 "so give them different names or put the peer in another namespace (peer_netns)"
@@ -411,17 +397,16 @@ class VethResource(Resource):
                 plan_link(session, current[1], current[0], None)
 
     def _same_ns(self, session: Session, a: str | None, b: str | None) -> bool:
-        return _ns_key(a) == _ns_key(b) or _ns_ident(session, a) == _ns_ident(session, b)
+        return ns_key(a) == ns_key(b) or _ns_ident(session, a) == _ns_ident(session, b)
 
     def _existing(self, session: Session) -> tuple[str | None, Any] | None:
         """(peer name, peer namespace or _UNKNOWN) of an existing end A; None when A does not (or will not) exist."""
-        key = (_ns_key(self.netns), self.name)
-        registry = planned_links(session)
-        if key in registry:
-            if registry[key] is None:
+        planned = session.plan.link(self.netns, self.name)
+        if planned is not UNPLANNED:
+            if planned is None:
                 return None
-            if registry[key] != "veth":
-                raise NetlabError(f"{self.key}: an earlier task of this run makes {self.name!r} a {registry[key]}")
+            if planned != "veth":
+                raise NetlabError(f"{self.key}: an earlier task of this run makes {self.name!r} a {planned}")
         if self.netns is not None and not session.netns_exists(self.netns):
             return None
         msg = find_link(session.ipr(self.netns), self.name)

@@ -20,7 +20,14 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._nsfs import check_call, is_netns_file, libc
+from ansible_collections.cnfs.netlab.plugins.module_utils._nsfs import (
+    NETNS_RUN_DIR,
+    check_call,
+    is_netns_file,
+    libc,
+    netns_path,
+)
+from ansible_collections.cnfs.netlab.plugins.module_utils._plan import Plan
 
 PYROUTE2_IMPORT_ERROR: str | None
 try:
@@ -38,8 +45,6 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
-NETNS_RUN_DIR = "/run/netns"
-
 _NETNS_NAME = re.compile(r"^[^/\s\x00]{1,255}$")
 
 
@@ -50,11 +55,6 @@ class NetlabError(Exception):
 def setns(fd: int) -> None:
     """Move the calling thread into the network namespace behind ``fd``."""
     check_call(libc().setns(fd, CLONE_NEWNET), "setns")
-
-
-def netns_path(netns: str) -> str:
-    """The file behind a namespace: a name under /run/netns, or an absolute path to an nsfs file."""
-    return netns if netns.startswith("/") else os.path.join(NETNS_RUN_DIR, netns)
 
 
 def validate_netns(netns: str | None, what: str = "netns") -> None:
@@ -95,9 +95,8 @@ def _make_rundir_shared(rundir: str) -> None:
 class Session:
     """One netlink session for a task: a handle per namespace, opened on first use.
 
-    ``planned`` records namespaces that earlier resources of the same run will create
-    (check mode) or remove, so that later resources can be validated against the state
-    the run is heading to, before anything changes.
+    ``plan`` (_plan.Plan) records what earlier resources of the same run will create or remove, so that
+    later resources are checked against the state the run is heading to, before anything changes.
     """
 
     def __init__(self) -> None:
@@ -105,7 +104,7 @@ class Session:
             raise NetlabError("the Python library pyroute2 is missing on the managed node")
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self._handles: dict[str | None, Any] = {}
-        self.planned: dict[str, bool] = {}  # netns -> will exist after the run
+        self.plan = Plan()
 
     # -- namespaces -----------------------------------------------------------------
     def netns_exists(self, netns: str | None) -> bool:
@@ -113,9 +112,8 @@ class Session:
         return netns is None or is_netns_file(netns_path(netns))
 
     def netns_will_exist(self, netns: str | None) -> bool:
-        if netns is not None and netns in self.planned:
-            return self.planned[netns]
-        return self.netns_exists(netns)
+        planned = self.plan.namespace(netns)
+        return self.netns_exists(netns) if planned is None else planned
 
     def require_netns(self, netns: str | None, obj: str) -> None:
         """Fail with a clear message when ``obj`` lives in a namespace that does not (and will not) exist."""

@@ -65,7 +65,7 @@ class NetnsResource(Resource):
         return f"netns {self.spec['name']}"
 
     def check(self, session: Session) -> None:
-        session.planned[self.spec["name"]] = self.state == "present"
+        session.plan.set_namespace(self.spec["name"], self.state == "present")
 
     def read(self, session: Session) -> State:
         name = self.spec["name"]

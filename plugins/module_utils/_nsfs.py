@@ -12,6 +12,12 @@ import functools
 import os
 
 NSFS_MAGIC = 0x6E736673  # statfs f_type of nsfs, the filesystem of namespace files
+NETNS_RUN_DIR = "/run/netns"
+
+
+def netns_path(netns: str) -> str:
+    """The file behind a namespace: a name under /run/netns, or an absolute path to an nsfs file."""
+    return netns if netns.startswith("/") else os.path.join(NETNS_RUN_DIR, netns)
 
 
 @functools.cache

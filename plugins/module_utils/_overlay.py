@@ -18,14 +18,12 @@ import os
 import socket
 from typing import Any
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._address import planned_addresses
-from ansible_collections.cnfs.netlab.plugins.module_utils._link import find_link, link_kind, plan_link, planned_links
+from ansible_collections.cnfs.netlab.plugins.module_utils._link import find_link, link_kind, plan_link
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlabError,
     NetlinkError,
     Session,
     kernel_message,
-    netns_path,
     validate_netns,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State, converge_one
@@ -353,12 +351,7 @@ class OverlayResource(Resource):
         try:
             return self._resolve_underlay_mtu(session)
         except NetlabError as exc:
-            key = netns_path(self.netns) if self.netns else None
-            pending = (
-                not session.netns_exists(self.netns)
-                or any(planned[0] == key for planned in planned_links(session))
-                or any(planned[0] == self.netns for planned in planned_addresses(session))
-            )
+            pending = not session.netns_exists(self.netns) or session.plan.touches(self.netns)
             if not pending:
                 raise
             self._mtu_estimated = exc

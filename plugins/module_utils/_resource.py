@@ -7,7 +7,7 @@ Each kind of object (namespace, link, address, route, sysctl, overlay) is a
 
 ``check(session)``
     Validate against the kernel and against what earlier resources of the same run
-    will do (``session.planned``). Raise :class:`NetlabError`. Never changes anything.
+    will do (``session.plan``, _plan.py). Raise :class:`NetlabError`. Never changes anything.
 ``read(session)``
     The current state, in the same shape the modules accept, or ``None`` when absent.
 ``want(current)``

@@ -30,7 +30,7 @@ import stat
 from collections.abc import Iterator
 from typing import Any
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._address import planned_links, where
+from ansible_collections.cnfs.netlab.plugins.module_utils._address import where
 from ansible_collections.cnfs.netlab.plugins.module_utils._args import SYSCTL_JOURNAL
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session, validate_netns
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
@@ -243,7 +243,7 @@ class SysctlResource(Resource):
         st = self._stat(session)
         if st is None:
             dev = interface_of(self.name)
-            if dev is not None and planned_links(session).get((self.netns, dev)):
+            if dev is not None and session.plan.link_created(self.netns, dev):
                 return  # the interface is created by an earlier resource of this run
             raise NetlabError(
                 f"{self.key}: there is no such key {where(self.netns)} ({self.path} does not exist); check the name "
@@ -266,7 +266,7 @@ class SysctlResource(Resource):
         """
         dev = interface_of(self.name)
         if dev is not None:
-            if planned_links(session).get((self.netns, dev)):
+            if session.plan.link_created(self.netns, dev):
                 return
             raise NetlabError(
                 f"{self.key}: there is no such key: interface {dev!r} does not exist {where(self.netns)} and no "

@@ -21,7 +21,6 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._link import (
     link_will_exist,
     mtu_value,
     plan_link,
-    planned_links,
     where,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session
@@ -251,7 +250,8 @@ def session():
 def test_registry_lives_on_the_session_keyed_by_namespace_path(session):
     plan_link(session, "con1", "br0", "bridge")
     plan_link(session, None, "cnfsunit0", "veth")
-    assert planned_links(session) == {("/run/netns/con1", "br0"): "bridge", (None, "cnfsunit0"): "veth"}
+    assert session.plan.links_in("/run/netns/con1") == {"br0": "bridge"}
+    assert session.plan.links_in(None) == {"cnfsunit0": "veth"}
     assert link_kind_will_be(session, "/run/netns/con1", "br0") == "bridge"  # the path names the same namespace
     assert link_will_exist(session, None, "cnfsunit0")
 
@@ -263,7 +263,7 @@ def test_registry_planned_removal_hides_an_existing_link(session):
 
 
 def test_registry_links_of_a_namespace_planned_away_are_gone(session):
-    session.planned["cnfsunit-gone"] = False
+    session.plan.set_namespace("cnfsunit-gone", False)
     assert link_kind_will_be(session, "cnfsunit-gone", "eth0") is None
 
 

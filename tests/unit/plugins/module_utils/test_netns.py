@@ -8,11 +8,12 @@ import pytest
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, netns_path, validate_netns
 from ansible_collections.cnfs.netlab.plugins.module_utils._netns import NetnsResource
+from ansible_collections.cnfs.netlab.plugins.module_utils._plan import Plan
 
 
 class FakeSession:
     def __init__(self) -> None:
-        self.planned: dict[str, bool] = {}
+        self.plan = Plan()
 
 
 @pytest.mark.parametrize("name", ["con1", "con-1.a_b", "x" * 255, "ünïcode"])
@@ -53,7 +54,8 @@ def test_check_plans_the_namespace() -> None:
     session = FakeSession()
     NetnsResource({"name": "con1", "state": "present"}).check(session)  # type: ignore[arg-type]
     NetnsResource({"name": "con2", "state": "absent"}).check(session)  # type: ignore[arg-type]
-    assert session.planned == {"con1": True, "con2": False}
+    assert (session.plan.namespace("con1"), session.plan.namespace("/run/netns/con2")) == (True, False)
+    assert session.plan.namespace("con3") is None
 
 
 def test_result_shape() -> None:
