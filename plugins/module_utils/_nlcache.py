@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A read cache and a fast read path for netlink, for runs that touch hundreds of namespaces.
 
-Private module_utils of cnfs.netlab, used by ``node`` and ``netlink_info``.
+Private module_utils of cnfs.netlab, used by every module that converges resources (``run_module``),
+``node`` and ``netlink_info``.
 
 Why: pyroute2 0.9 spends about 2 ms of asyncio machinery on every request, even an empty dump,
 and about 0.7 ms decoding each link message; opening a handle costs 5-8 ms. The resource models
