@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A read cache and a fast read path for netlink, for runs that touch hundreds of namespaces.
 
-Private module_utils of cnfs.netlab, used by ``node`` and ``netlink_info``.
+Private module_utils of cnfs.netlab, used by every module that converges resources (``run_module``),
+``node`` and ``netlink_info``.
 
 Why: pyroute2 0.9 spends about 2 ms of asyncio machinery on every request, even an empty dump,
 and about 0.7 ms decoding each link message; opening a handle costs 5-8 ms. The resource models
@@ -14,7 +15,7 @@ and route dumps, single link lookups, namespace ids) go through a plain ``AF_NET
 opened inside the namespace, are parsed into :class:`Msg` objects that answer the pyroute2 message
 API the models use (``msg["index"]``, ``get_attr``, ``get``, ``get_nested``) and are cached per
 namespace. Anything a :class:`Msg` does not decode itself is handed to pyroute2's own parser of the
-same bytes, so the API stays complete. Writes, and every other call, go to a pyroute2 ``IPRoute``
+same bytes, so the API stays complete. Writes, and the few other calls it names, go to a pyroute2 ``IPRoute``
 opened on first use; every write drops the caches it may affect.
 """
 
@@ -485,8 +486,9 @@ class CachedIPRoute:
 
     Reads served here: ``get_links()`` / ``get_links(index, ...)`` / ``link("get"|"dump")`` /
     ``link_lookup(ifname=...)``, ``get_addr()`` filtered by index and family, ``get_routes()``
-    filtered by family, ``get_netnsid(fd=...)``. A call that is not a read drops the caches (of
-    every namespace when it may touch another one: creating, moving or deleting a link).
+    filtered by family, ``get_netnsid(fd=...)``. A link, address or route write drops the caches (of
+    every namespace when it may touch another one: creating, moving or deleting a link). Any other
+    pyroute2 call must be added here explicitly: there is no catch-all that would hide a write.
     """
 
     READS = frozenset({"get", "dump"})
@@ -635,23 +637,24 @@ class CachedIPRoute:
                 self._session.nsids[key] = known
         return {"nsid": NSID_NONE if known is None else known, "current_nsid": None}
 
-    # -- everything else ------------------------------------------------------------
+    # -- tables that are not cached (used by the overlay) -----------------------------
+    # Neighbours, fdb entries and rules are not in any cached dump, so their writes drop nothing.
+    def neigh(self, command: str, **kwarg: Any) -> Any:
+        return self.ipr.neigh(command, **kwarg)
+
+    def fdb(self, command: str, **kwarg: Any) -> Any:
+        return self.ipr.fdb(command, **kwarg)
+
+    def rule(self, command: str, **kwarg: Any) -> Any:
+        return self.ipr.rule(command, **kwarg)
+
+    def get_rules(self, *argv: Any, **kwarg: Any) -> Any:
+        return self.ipr.get_rules(*argv, **kwarg)
+
+    # -- closing --------------------------------------------------------------------
     def close(self) -> None:
         self._reader.close()
         # the pyroute2 handle belongs to the Session, which closes it
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.ipr, name)
-        if not callable(attr) or name.startswith("get_"):
-            return attr
-
-        def call(*argv: Any, **kwarg: Any) -> Any:
-            try:
-                return attr(*argv, **kwarg)
-            finally:
-                self._wrote(everywhere=True)
-
-        return call
 
 
 class CachedSession(Session):

@@ -33,6 +33,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     Session,
     kernel_message,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 
 # Evaluated at run time on managed nodes (Python >= 3.9 there), hence typing's spelling.
 State = Optional[dict[str, Any]]  # noqa: UP045
@@ -193,7 +194,8 @@ def run_module(module: Any, resources: list[Resource], single: bool = True) -> N
 
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
     try:
-        with Session() as session:
+        # The same cached fast reader as the node module, so the small modules' tests exercise it too.
+        with CachedSession() as session:
             outcome = converge(session, resources, module.check_mode)
     except NetlabError as exc:
         module.fail_json(msg=str(exc))

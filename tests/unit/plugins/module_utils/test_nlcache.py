@@ -17,6 +17,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import (
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWROUTE,
+    CachedIPRoute,
     FastReader,
     _nla,
     parse_attrs,
@@ -165,6 +166,31 @@ def test_route_message_with_nexthops() -> None:
 def test_attribute_walk_stops_on_garbage() -> None:
     good = _nla(3, b"eth0\0")
     assert parse_attrs(good + b"\x02\x00\x01\x00", 0, len(good) + 4) == {3: b"eth0\0"}  # length < 4: stop
+
+
+class _Recorder:
+    """Stands in for the pyroute2 handle and the session: records calls, answers nothing."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *argv, **kwarg: self.calls.append((name, argv))
+
+
+def test_cached_handle_has_no_catch_all() -> None:
+    session = _Recorder()
+    handle = CachedIPRoute(session, None, None)  # type: ignore[arg-type]
+    handle._pyroute2 = pyroute2 = _Recorder()
+    handle.neigh("replace", ifindex=3)
+    handle.fdb("append", ifindex=3)
+    handle.rule("add", table=10)
+    assert [c[0] for c in pyroute2.calls] == ["neigh", "fdb", "rule"]
+    assert session.calls == []  # tables that are not cached: their writes drop nothing
+    handle.addr("add", index=3)
+    assert [c[0] for c in session.calls] == ["drop_caches"]
+    with pytest.raises(AttributeError):
+        handle.tc("add", "ingress", 3)  # a call the handle does not know is an error, not a silent drop-all
 
 
 # ------------------------------------------------------------------ against the kernel (read-only)
