@@ -16,6 +16,9 @@ tens of seconds.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +65,39 @@ def item_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return options, constraints
 
 
+RECORD_PATH = "/run/cnfs-netlab/stage.json"  # the stage roles' record (plugin_utils/_stage.py RECORD_FILE)
+
+
+def write_record(path: str, record: dict[str, Any], check_mode: bool) -> bool:
+    """Write ``record`` as JSON to ``path`` (mode 0600, its directory made) unless it holds that already.
+
+    Replaced atomically, so that a reader never sees half a record; returns whether it changed (or would).
+    """
+    text = json.dumps(record, sort_keys=True) + "\n"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == text:
+                return False
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NetlabError(f"record {path}: cannot be read ({exc}); remove it or choose another record_path") from exc
+    if check_mode:
+        return True
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise NetlabError(f"record {path}: cannot be written ({exc.strerror}); the network state is applied") from exc
+    return True
+
+
 def argument_spec() -> dict[str, Any]:
     """The node module's own options; the items of the lists are validated by :func:`validate_items`.
 
@@ -75,6 +111,8 @@ def argument_spec() -> dict[str, Any]:
         "purge_namespaces": {"type": "bool", "default": False},
         "namespace_prefix": {"type": "str"},
         "rollback": {"type": "bool", "default": True},
+        "record": {"type": "dict"},
+        "record_path": {"type": "path", "default": RECORD_PATH},
     }
     for option, _spec, _remove in KINDS[1:]:
         spec[option] = {"type": "list", "elements": "dict", "default": []}
@@ -236,7 +274,13 @@ def run_node(module: Any) -> None:
         resources = build_resources(module.params)
         with CachedSession() as session:
             outcome = converge(session, resources, module.check_mode, rollback=module.params["rollback"])
+        # Only after every resource converged: a record names what the collection owns on the node.
+        record_changed = module.params["record"] is not None and write_record(
+            module.params["record_path"], module.params["record"], module.check_mode
+        )
     except NetlabError as exc:
         module.fail_json(msg=str(exc))
     summary, diff = summarize(outcome)
-    module.exit_json(changed=outcome["changed"], summary=summary, diff=diff)
+    module.exit_json(
+        changed=outcome["changed"] or record_changed, summary=summary, diff=diff, record_changed=record_changed
+    )

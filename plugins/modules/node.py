@@ -33,6 +33,19 @@ options:
     description:
       - The namespace of every item that does not name its own C(netns).
       - Omit it to put such items in the namespace the module runs in (the managed node's own).
+  record:
+    description:
+      - Data to record on the node after every item converged, as JSON in O(record_path). The stage roles record
+        their plan there, so that the next apply knows what the collection owns on the node.
+      - Written only when its content changes (which counts as a change of the task), never in check mode and
+        never after a failed item. The file is replaced atomically, with mode C(0600); its directory is made
+        when missing.
+      - Omit it to record nothing.
+    type: dict
+  record_path:
+    description: The file of O(record).
+    type: path
+    default: /run/cnfs-netlab/stage.json
   namespaces:
     description:
       - Named network namespaces, as plain names or as dicts with the options of M(cnfs.netlab.netns)
@@ -177,6 +190,11 @@ summary:
     netns: {created: 2, changed: 0, removed: 0, unchanged: 0}
     veth: {created: 2, changed: 0, removed: 0, unchanged: 0}
     address: {created: 3, changed: 0, removed: 0, unchanged: 0}
+record_changed:
+  description: Whether O(record) changed the record file (in check mode, whether it would).
+  returned: always
+  type: bool
+  sample: false
 diff:
   description:
     - C(before) and C(after) of every resource that changes (or would, in check mode), keyed by resource;
