@@ -32,11 +32,10 @@ class Plan:
     will have."""
 
     def __init__(self) -> None:
+        # Per namespace key: the checks ask per namespace (address_view) as often as per object.
         self._namespaces: dict[str, bool] = {}
-        self._links: dict[tuple[str | None, str], str | None] = {}
-        self._links_in: dict[str | None, dict[str, str | None]] = {}
-        self._addresses: dict[tuple[str | None, str], list[str]] = {}
-        self._addresses_in: dict[str | None, dict[str, list[str]]] = {}
+        self._links: dict[str | None, dict[str, str | None]] = {}
+        self._addresses: dict[str | None, dict[str, list[str]]] = {}
 
     # -- namespaces ------------------------------------------------------------------
     def set_namespace(self, netns: str, exists: bool) -> None:
@@ -49,13 +48,11 @@ class Plan:
     # -- links -----------------------------------------------------------------------
     def set_link(self, netns: str | None, name: str, kind: str | None) -> None:
         """``name`` in ``netns`` will be a link of ``kind`` (None: will be gone)."""
-        key = ns_key(netns)
-        self._links[(key, name)] = kind
-        self._links_in.setdefault(key, {})[name] = kind
+        self._links.setdefault(ns_key(netns), {})[name] = kind
 
     def link(self, netns: str | None, name: str) -> Any:
         """The kind the link will have, None when it will be gone, UNPLANNED when no resource decided."""
-        return self._links.get((ns_key(netns), name), UNPLANNED)
+        return self._links.get(ns_key(netns), {}).get(name, UNPLANNED)
 
     def link_created(self, netns: str | None, name: str) -> bool:
         """Whether an earlier resource of the run makes the link exist."""
@@ -63,23 +60,21 @@ class Plan:
 
     def links_in(self, netns: str | None) -> dict[str, str | None]:
         """Name -> kind (None: will be gone) of the planned links of one namespace."""
-        return dict(self._links_in.get(ns_key(netns), {}))
+        return dict(self._links.get(ns_key(netns), {}))
 
     # -- addresses -------------------------------------------------------------------
     def set_addresses(self, netns: str | None, dev: str, addresses: list[str]) -> None:
-        key = ns_key(netns)
-        self._addresses[(key, dev)] = list(addresses)
-        self._addresses_in.setdefault(key, {})[dev] = list(addresses)
+        self._addresses.setdefault(ns_key(netns), {})[dev] = list(addresses)
 
     def addresses(self, netns: str | None, dev: str) -> list[str] | None:
         """The address list ``dev`` will have, or None when no resource of the run sets it."""
-        found = self._addresses.get((ns_key(netns), dev))
+        found = self._addresses.get(ns_key(netns), {}).get(dev)
         return None if found is None else list(found)
 
     def addresses_in(self, netns: str | None) -> dict[str, list[str]]:
-        return {dev: list(a) for dev, a in self._addresses_in.get(ns_key(netns), {}).items()}
+        return {dev: list(a) for dev, a in self._addresses.get(ns_key(netns), {}).items()}
 
     def touches(self, netns: str | None) -> bool:
         """Whether an earlier resource plans a link or an address list in ``netns``."""
         key = ns_key(netns)
-        return bool(self._links_in.get(key) or self._addresses_in.get(key))
+        return bool(self._links.get(key) or self._addresses.get(key))
