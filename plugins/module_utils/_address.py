@@ -29,7 +29,9 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlinkError,
     Session,
     kernel_message,
+    keyed,
     validate_netns,
+    where,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname, interface_cidr
@@ -40,11 +42,6 @@ IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]  # noqa: U
 
 
 # ---------------------------------------------------------------------------- pure helpers
-def where(netns: str | None) -> str:
-    """How messages name a namespace."""
-    return f"in netns {netns}" if netns else "in the current network namespace"
-
-
 @functools.lru_cache(maxsize=8192)
 def _iface(cidr: str) -> IPInterface:
     # Cached: a run of hundreds of containers parses the same few strings thousands of times.
@@ -193,8 +190,7 @@ class AddressResource(Resource):
 
     @property
     def key(self) -> str:
-        suffix = f" in netns {self.netns}" if self.netns else ""
-        return f"address {self.spec.get('dev')}{suffix}"
+        return keyed(f"address {self.spec.get('dev')}", self.netns)
 
     def _shape(self, addresses: list[str]) -> dict[str, Any]:
         return {"netns": self.netns, "dev": self.dev, "addresses": addresses}

@@ -26,13 +26,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._address import addr_cidr, sort_addresses
+from ansible_collections.cnfs.netlab.plugins.module_utils._link import nsid_of, peer_namespace
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlabError,
     NetlinkError,
     Session,
     kernel_message,
+    keyed,
     list_netns,
     validate_netns,
+    where,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._route import parse_table, route_state
 from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import is_namespaced, parse_name
@@ -46,7 +49,6 @@ IFF_LOOPBACK = 0x8
 IFA_F_PERMANENT = 0x80
 RTNH_F_ONLINK = 0x4
 RTM_F_CLONED = 0x200
-NSID_NONE = 0xFFFFFFFF
 
 # Routes the kernel makes by itself (for addresses, link-local, router advertisements).
 KERNEL_PROTOS = {"kernel", "ra", "redirect"}
@@ -376,7 +378,7 @@ class Gatherer:
             try:
                 links = [link_facts(m) for m in ipr.get_links()]
             except NetlinkError as exc:
-                raise NetlabError(f"netns {key or '(own)'}: cannot read links ({kernel_message(exc)})") from None
+                raise NetlabError(f"cannot read the links {where(key)} ({kernel_message(exc)})") from None
             finish_links(links)
             raw_links[key] = links
         resolve_peers(raw_links, self._same_ns, self._outside)
@@ -396,7 +398,7 @@ class Gatherer:
                         ipr.get_routes(), names_by_index, netns_value, self.tables, self.kernel
                     )
             except NetlinkError as exc:
-                raise NetlabError(f"netns {key or '(own)'}: cannot read ({kernel_message(exc)})") from None
+                raise NetlabError(f"cannot read the state {where(key)} ({kernel_message(exc)})") from None
             if "sysctls" in self.include:
                 facts["sysctls"] = self._read_sysctls(netns_value)
             result[key] = facts
@@ -412,43 +414,30 @@ class Gatherer:
                 except FileNotFoundError:
                     out[name] = None
                 except OSError as exc:
-                    raise NetlabError(
-                        f"sysctl {name} in netns {netns or '(own)'}: cannot read ({exc.strerror})"
-                    ) from None
+                    raise NetlabError(f"{keyed('sysctl ' + name, netns)}: cannot read ({exc.strerror})") from None
         return out
 
     def _same_ns(self, ns: str, nsid: int, other: str) -> bool:
         """Whether `nsid` (an id assigned inside `ns`) names the namespace `other`."""
-        key = (ns, other)
-        if key not in self._nsid_cache:
-            self._nsid_cache[key] = self._nsid_of(ns, other)
-        return self._nsid_cache[key] == nsid
+        return self._nsid(self.session, _ns(ns), _ns(other)) == nsid
 
-    def _nsid_of(self, ns: str, other: str) -> int | None:
-        ipr = self.session.ipr(_ns(ns))
-        try:
-            fd = self.session.fd(_ns(other))
-        except NetlabError:
-            return None
-        try:
-            reply = ipr.get_netnsid(fd=fd)
-        except NetlinkError:
-            return None
-        finally:
-            os.close(fd)
-        nsid = (reply or {}).get("nsid")
-        return None if nsid is None or nsid == NSID_NONE else nsid
+    def _nsid(self, session: Session, netns: str | None, other: str | None) -> int | None:
+        # Cached: a read-only run asks the same pairs for every veth, and no nsid changes meanwhile.
+        key = (netns or OWN, other or OWN)
+        if key not in self._nsid_cache:
+            self._nsid_cache[key] = nsid_of(session, netns, other)
+        return self._nsid_cache[key]
 
     def _outside(self, ns: str, veth: dict[str, Any]) -> tuple[str, str] | None:
         """Find the peer of a veth in a namespace that was not asked for (own or under /run/netns)."""
-        for other in [OWN, *list_netns()]:
-            if other == ns or not self._same_ns(ns, veth["_nsid"], other):
-                continue
-            ipr = self.session.ipr(_ns(other))
-            if ipr is None:
-                return None
-            with contextlib.suppress(NetlinkError):
-                for msg in ipr.get_links(veth["_link"]):
-                    return other, msg.get_attr("IFLA_IFNAME")
+        found = peer_namespace(self.session, _ns(ns), veth["_nsid"], nsid_of=self._nsid)
+        if found is None:
             return None
+        other = found[0]
+        ipr = self.session.ipr(other)
+        if ipr is None:
+            return None
+        with contextlib.suppress(NetlinkError):
+            for msg in ipr.get_links(veth["_link"]):
+                return other or OWN, msg.get_attr("IFLA_IFNAME")
         return None

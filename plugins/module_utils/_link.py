@@ -24,8 +24,8 @@ bridge can be validated against the state the run is heading to, before anything
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Optional
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlabError,
@@ -34,6 +34,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     kernel_message,
     list_netns,
     validate_netns,
+    where,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._plan import UNPLANNED, ns_key
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State, merge
@@ -57,11 +58,6 @@ Msg = Any  # a pyroute2 ifinfmsg
 
 
 # ---------------------------------------------------------------------------------- helpers
-def where(netns: str | None) -> str:
-    """Human-readable location of an interface, for messages."""
-    return f"netns {netns!r}" if netns else "the module's own network namespace"
-
-
 def _boolean(value: Any, what: str) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
@@ -152,14 +148,17 @@ def _ns_ident(session: Session, netns: str | None) -> tuple[int, int] | None:
         os.close(fd)
 
 
-def _nsid_of(session: Session, ipr: Any, netns: str | None) -> int | None:
-    """The id under which the namespace of ``ipr`` knows ``netns`` (None: not assigned or not found)."""
+def nsid_of(session: Session, netns: str | None, other: str | None) -> int | None:
+    """The id under which ``netns`` knows the namespace ``other`` (None: not assigned, or either is missing)."""
+    ipr = session.ipr(netns)
+    if ipr is None:
+        return None
     try:
-        fd = session.fd(netns)
+        fd = session.fd(other)
     except (NetlabError, OSError):
         return None
     try:
-        nsid = ipr.get_netnsid(fd=fd).get("nsid")
+        nsid = (ipr.get_netnsid(fd=fd) or {}).get("nsid")
     except NetlinkError:
         return None
     finally:
@@ -167,18 +166,22 @@ def _nsid_of(session: Session, ipr: Any, netns: str | None) -> int | None:
     return None if nsid is None or nsid in NSID_NOT_ASSIGNED else nsid
 
 
-def veth_peer(
-    session: Session, netns: str | None, msg: Msg, hints: tuple[str | None, ...] = ()
-) -> tuple[Msg, str | None] | None:
-    """The peer end of the veth ``msg`` (living in ``netns``) and the namespace holding it.
+NsidOf = Callable[[Session, Optional[str], Optional[str]], Optional[int]]  # noqa: UP045 - a runtime alias
 
-    A veth reports its peer as an ifindex (IFLA_LINK) in the namespace with id IFLA_LINK_NETNSID
-    (absent when both ends share a namespace). The namespace is named by the first of ``hints``,
-    ``netns``, the module's own namespace and the names under /run/netns that is that namespace.
-    Returns None when the peer's namespace has no name this session can find.
+
+def peer_namespace(
+    session: Session,
+    netns: str | None,
+    nsid: int | None,
+    hints: tuple[str | None, ...] = (),
+    nsid_of: NsidOf = nsid_of,
+) -> tuple[str | None] | None:
+    """The namespace a link in ``netns`` points to by IFLA_LINK_NETNSID ``nsid``, as ``(name,)``.
+
+    ``nsid`` None means ``netns`` itself. The name is the first of ``hints``, ``netns``, the
+    module's own namespace and the names under /run/netns that is that namespace; None when none
+    is. This one search serves the veth models (``veth_peer``) and netlink_info (``_info.py``).
     """
-    index = msg.get("IFLA_LINK")
-    nsid = msg.get("IFLA_LINK_NETNSID")
 
     def candidates() -> Iterator[str | None]:
         # Lazily: the hints almost always name the peer's namespace, and listing /run/netns for
@@ -190,20 +193,32 @@ def veth_peer(
                     seen.append(cand)
                     yield cand
 
-    ipr = session.ipr(netns)
-    found: tuple[str | None] | None = None
     if nsid is None:
         mine = _ns_ident(session, netns)
         for cand in candidates():
             if _ns_ident(session, cand) == mine:
-                found = (cand,)
-                break
-    else:
-        for cand in candidates():
-            if _nsid_of(session, ipr, cand) == nsid:
-                found = (cand,)
-                break
-    if found is None or not index:
+                return (cand,)
+        return None
+    for cand in candidates():
+        if nsid_of(session, netns, cand) == nsid:
+            return (cand,)
+    return None
+
+
+def veth_peer(
+    session: Session, netns: str | None, msg: Msg, hints: tuple[str | None, ...] = ()
+) -> tuple[Msg, str | None] | None:
+    """The peer end of the veth ``msg`` (living in ``netns``) and the namespace holding it.
+
+    A veth reports its peer as an ifindex (IFLA_LINK) in the namespace with id IFLA_LINK_NETNSID
+    (absent when both ends share a namespace); ``peer_namespace`` names that namespace.
+    Returns None when the peer's namespace has no name this session can find.
+    """
+    index = msg.get("IFLA_LINK")
+    if not index:
+        return None
+    found = peer_namespace(session, netns, msg.get("IFLA_LINK_NETNSID"), hints)
+    if found is None:
         return None
     peer_ns = found[0]
     peer_ipr = session.ipr(peer_ns)
@@ -226,14 +241,14 @@ def _check_master(session: Session, netns: str | None, master: str | None, obj: 
     kind = link_kind_will_be(session, netns, master)
     if kind is None:
         raise NetlabError(
-            f"{obj}: {option} {master!r} does not exist in {where(netns)}; create it first "
+            f"{obj}: {option} {master!r} does not exist {where(netns)}; create it first "
             f"(cnfs.netlab.bridge name={master}) or correct {option}"
         )
     if option == "bridge" and kind != "bridge":
-        raise NetlabError(f"{obj}: {option} {master!r} in {where(netns)} is a {kind}, not a bridge; name a bridge")
+        raise NetlabError(f"{obj}: {option} {master!r} {where(netns)} is a {kind}, not a bridge; name a bridge")
     if kind not in MASTER_KINDS:
         raise NetlabError(
-            f"{obj}: {option} {master!r} in {where(netns)} is a {kind}, which cannot have ports; "
+            f"{obj}: {option} {master!r} {where(netns)} is a {kind}, which cannot have ports; "
             f"name a {', '.join(MASTER_KINDS[:-1])} or {MASTER_KINDS[-1]}, or use {option}='' for none"
         )
 
@@ -241,7 +256,7 @@ def _check_master(session: Session, netns: str | None, master: str | None, obj: 
 def _index(ipr: Any, name: str, netns: str | None, obj: str) -> int:
     msg = find_link(ipr, name)
     if msg is None:
-        raise NetlabError(f"{obj}: interface {name!r} does not exist in {where(netns)}")
+        raise NetlabError(f"{obj}: interface {name!r} does not exist {where(netns)}")
     return msg["index"]
 
 
@@ -342,7 +357,7 @@ class VethResource(Resource):
             raise NetlabError(f"{obj}: peer is required with state=present; name the other end of the pair")
         if self.peer == self.name and ns_key(self.peer_netns) == ns_key(self.netns):
             raise NetlabError(
-                f"{obj}: peer {self.peer!r} is the same interface as name; both ends are in {where(self.netns)}, "
+                f"{obj}: peer {self.peer!r} is the same interface as name; both ends are {where(self.netns)}, "
                 "so give them different names or put the peer in another namespace (peer_netns)"
             )
         self.mtu = mtu_value(spec.get("mtu"), obj)
@@ -361,7 +376,7 @@ class VethResource(Resource):
         return state
 
     def _peer_text(self, peer: str | None, peer_netns: str | None) -> str:
-        return f"{peer!r} in {where(peer_netns)}"
+        return f"{peer!r} {where(peer_netns)}"
 
     def check(self, session: Session) -> None:
         obj = self.key
@@ -384,7 +399,7 @@ class VethResource(Resource):
             kind = link_kind_will_be(session, self.peer_netns, self.peer)
             if kind is not None:
                 raise NetlabError(
-                    f"{obj}: cannot create the pair, the peer name {self.peer!r} is already taken in "
+                    f"{obj}: cannot create the pair, the peer name {self.peer!r} is already taken "
                     f"{where(self.peer_netns)} by a {kind}; delete that interface or choose another peer name"
                 )
         if self.state == "present":
@@ -415,7 +430,7 @@ class VethResource(Resource):
         kind = link_kind(msg)
         if kind != "veth":
             raise NetlabError(
-                f"{self.key}: an interface named {self.name!r} already exists in {where(self.netns)} and is a "
+                f"{self.key}: an interface named {self.name!r} already exists {where(self.netns)} and is a "
                 f"{kind}, not a veth; delete it or choose another name"
             )
         found = veth_peer(session, self.netns, msg, (self.peer_netns,))
@@ -480,7 +495,7 @@ class VethResource(Resource):
             raise NetlabError(f"{obj}: the pair vanished while it was being configured; run again")
         found = veth_peer(session, self.netns, msg, (self.peer_netns,))
         if found is None:
-            raise NetlabError(f"{obj}: cannot find the peer {self.peer!r} in {where(self.peer_netns)}")
+            raise NetlabError(f"{obj}: cannot find the peer {self.peer!r} {where(self.peer_netns)}")
         peer_msg, peer_ns = found
         peer_ipr = session.ipr(peer_ns)
         mtu, up = desired["mtu"], desired["up"]
@@ -513,7 +528,7 @@ class VethResource(Resource):
             session.ipr(self.netns).link("add", ifname=self.name, kind="veth", net_ns_fd=fd_a, peer=peer, **extra)
         except NetlinkError as exc:
             raise NetlabError(
-                f"{self.key}: the kernel refused to create the pair with peer {self.peer!r} in "
+                f"{self.key}: the kernel refused to create the pair with peer {self.peer!r} "
                 f"{where(self.peer_netns)} ({kernel_message(exc)})"
             ) from None
         finally:
@@ -559,7 +574,7 @@ class BridgeResource(Resource):
             kind = link_kind_will_be(session, self.netns, self.name)
             if kind not in (None, "bridge"):
                 raise NetlabError(
-                    f"{obj}: {self.name!r} in {where(self.netns)} is a {kind}, not a bridge; refusing to delete it"
+                    f"{obj}: {self.name!r} {where(self.netns)} is a {kind}, not a bridge; refusing to delete it"
                 )
             plan_link(session, self.netns, self.name, None)
             return
@@ -567,14 +582,14 @@ class BridgeResource(Resource):
         kind = link_kind_will_be(session, self.netns, self.name)
         if kind not in (None, "bridge"):
             raise NetlabError(
-                f"{obj}: an interface named {self.name!r} already exists in {where(self.netns)} and is a {kind}, "
+                f"{obj}: an interface named {self.name!r} already exists {where(self.netns)} and is a {kind}, "
                 "not a bridge; delete it or choose another name"
             )
         port_mtus = []
         for port in self.ports or []:
             if not link_will_exist(session, self.netns, port):
                 raise NetlabError(
-                    f"{obj}: port {port!r} does not exist in {where(self.netns)}; create it first "
+                    f"{obj}: port {port!r} does not exist {where(self.netns)}; create it first "
                     "(for example cnfs.netlab.veth) or remove it from ports"
                 )
             msg = find_link(session.ipr(self.netns), port)
@@ -695,7 +710,7 @@ class LinkResource(Resource):
         session.require_netns(self.netns, obj)
         if not link_will_exist(session, self.netns, self.name):
             raise NetlabError(
-                f"{obj}: interface {self.name!r} does not exist in {where(self.netns)}; this module only changes "
+                f"{obj}: interface {self.name!r} does not exist {where(self.netns)}; this module only changes "
                 "existing interfaces: create it first (cnfs.netlab.veth, cnfs.netlab.bridge) or correct name/netns"
             )
         msg = find_link(session.ipr(self.netns), self.name)
@@ -705,7 +720,7 @@ class LinkResource(Resource):
                 kind = "loopback"  # netlink_info's name for lo
             if kind != self.expect_kind:
                 raise NetlabError(
-                    f"{obj}: interface {self.name!r} in {where(self.netns)} is a {kind}, not a {self.expect_kind}; "
+                    f"{obj}: interface {self.name!r} {where(self.netns)} is a {kind}, not a {self.expect_kind}; "
                     "correct kind or name (or leave kind out)"
                 )
         if msg is not None and self.mtu is not None:
@@ -740,7 +755,7 @@ class LinkResource(Resource):
         ipr = session.ipr(self.netns)
         msg = find_link(ipr, self.name)
         if msg is None or desired is None:
-            raise NetlabError(f"{obj}: interface {self.name!r} does not exist in {where(self.netns)}")
+            raise NetlabError(f"{obj}: interface {self.name!r} does not exist {where(self.netns)}")
         _set(
             ipr,
             msg["index"],

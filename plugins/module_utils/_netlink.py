@@ -52,6 +52,16 @@ class NetlabError(Exception):
     """An error whose message is meant for the user: it names the object and says what to do."""
 
 
+def where(netns: str | None) -> str:
+    """How every message names a namespace: ``in netns con1`` or ``in the current network namespace``."""
+    return f"in netns {netns}" if netns else "in the current network namespace"
+
+
+def keyed(what: str, netns: str | None) -> str:
+    """A resource key: ``what``, plus `` in netns con1`` when the object is in another namespace."""
+    return f"{what} in netns {netns}" if netns else what
+
+
 def setns(fd: int) -> None:
     """Move the calling thread into the network namespace behind ``fd``."""
     check_call(libc().setns(fd, CLONE_NEWNET), "setns")

@@ -29,7 +29,13 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, NetlinkError, Session, netns_path
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
+    NetlabError,
+    NetlinkError,
+    Session,
+    netns_path,
+    where,
+)
 
 # ---------------------------------------------------------------------------- netlink constants
 NETLINK_ROUTE = 0
@@ -678,7 +684,7 @@ class CachedSession(Session):
                 reader = FastReader.open()
                 st = os.stat("/proc/thread-self/ns/net")
         except OSError as exc:
-            raise NetlabError(f"cannot open a netlink socket in netns {netns!r}: {exc.strerror}") from None
+            raise NetlabError(f"cannot open a netlink socket {where(netns)}: {exc.strerror}") from None
         cached = self._cached[netns] = CachedIPRoute(self, netns, reader)
         ident = (st.st_dev, st.st_ino)
         self._idents[netns] = ident

@@ -24,6 +24,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlinkError,
     Session,
     kernel_message,
+    keyed,
     validate_netns,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State, converge_one
@@ -287,8 +288,7 @@ class OverlayResource(Resource):
 
     @property
     def key(self) -> str:
-        where = f" in netns {self.netns}" if self.netns else ""
-        return f"overlay {self.backend} {self.name}{where}"
+        return keyed(f"overlay {self.backend} {self.name}", self.netns)
 
     @property
     def node(self) -> str:

@@ -32,6 +32,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlinkError,
     Session,
     kernel_message,
+    keyed,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 
@@ -55,8 +56,7 @@ class Resource:
     @property
     def key(self) -> str:
         """A stable, human-readable identity, used in messages and as the diff key."""
-        where = f" in netns {self.netns}" if self.netns else ""
-        return f"{self.kind} {self.spec.get('name')}{where}"
+        return keyed(f"{self.kind} {self.spec.get('name')}", self.netns)
 
     def check(self, session: Session) -> None:
         if self.state == "present":

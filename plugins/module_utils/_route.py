@@ -27,13 +27,15 @@ import errno
 import ipaddress
 from typing import Any
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._address import address_view, link_names, where
+from ansible_collections.cnfs.netlab.plugins.module_utils._address import address_view, link_names
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlabError,
     NetlinkError,
     Session,
     kernel_message,
+    keyed,
     validate_netns,
+    where,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ROUTE_TYPES, ifname
@@ -391,8 +393,7 @@ class RouteResource(Resource):
     def key(self) -> str:
         n = self.norm
         family = f" ({n['family']})" if n["dest"] == "default" else ""
-        suffix = f" in netns {self.netns}" if self.netns else ""
-        return f"route {n['dest']}{family} table {table_name(n['table'])} metric {n['metric']}{suffix}"
+        return keyed(f"route {n['dest']}{family} table {table_name(n['table'])} metric {n['metric']}", self.netns)
 
     def check(self, session: Session) -> None:
         if self.state != "present":

@@ -30,9 +30,14 @@ import stat
 from collections.abc import Iterator
 from typing import Any
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._address import where
 from ansible_collections.cnfs.netlab.plugins.module_utils._args import SYSCTL_JOURNAL
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session, validate_netns
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
+    NetlabError,
+    Session,
+    keyed,
+    validate_netns,
+    where,
+)
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
 
 PROC_SYS = "/proc/sys"
@@ -190,8 +195,7 @@ class SysctlResource(Resource):
 
     @property
     def key(self) -> str:
-        suffix = f" in netns {self.netns}" if self.netns else ""
-        return f"sysctl {getattr(self, 'name', self.spec.get('name'))}{suffix}"
+        return keyed(f"sysctl {getattr(self, 'name', self.spec.get('name'))}", self.netns)
 
     # -- kernel access ------------------------------------------------------------------
     def _stat(self, session: Session) -> os.stat_result | None:

@@ -21,9 +21,8 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._link import (
     link_will_exist,
     mtu_value,
     plan_link,
-    where,
 )
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session, keyed, where
 
 PAIR = {"name": "va", "netns": "con1", "peer": "vb", "peer_netns": "con2"}
 VETH_NOW = {
@@ -39,9 +38,11 @@ BRIDGE_NOW = {"name": "br0", "netns": "con1", "mtu": 1500, "stp": False, "up": T
 
 
 # ------------------------------------------------------------------------------ helpers
-def test_where_names_the_namespace_or_the_modules_own():
-    assert where("con1") == "netns 'con1'"
-    assert where(None) == "the module's own network namespace"
+def test_where_and_keyed_name_the_namespace_the_same_way():
+    assert where("con1") == "in netns con1"
+    assert where(None) == "in the current network namespace"
+    assert keyed("veth v1", "con1") == "veth v1 in netns con1"
+    assert keyed("veth v1", None) == "veth v1"
 
 
 @pytest.mark.parametrize(("value", "expected"), [(None, None), (68, 68), (65535, 65535), ("1450", 1450)])
