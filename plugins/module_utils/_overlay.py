@@ -30,12 +30,9 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State, converge_one
 from ansible_collections.cnfs.netlab.plugins.module_utils._route import RouteResource
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname
-from ansible_collections.cnfs.netlab.plugins.module_utils._wireguard import default_key_file, normalise_key
 
-BACKENDS = ("udp", "vxlan", "wireguard")
-DEFAULT_NAME = {"udp": "tun", "vxlan": "vxlan0", "wireguard": "wg0"}
-DEFAULT_PORT = {"udp": 9000, "vxlan": 4789, "wireguard": 51820}
-STATES = ("present", "absent", "key")
+# The options that only some backends take (a backend lists its own in ``options``); the others refuse them.
+BACKEND_OPTIONS = ("vni", "key_file", "remove_key")
 FALLBACK_UNDERLAY_MTU = 1500
 MARK = "cnfs.netlab overlay"  # the ifalias of every device this module creates
 RUN_DIR = "/run/cnfs-netlab/overlay"
@@ -95,7 +92,7 @@ def _net4(value: Any, what: str) -> str:
     return net.with_prefixlen
 
 
-def _int(value: Any, what: str, low: int, high: int) -> int:
+def bounded_int(value: Any, what: str, low: int, high: int) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -103,134 +100,6 @@ def _int(value: Any, what: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not low <= number <= high:
         raise NetlabError(f"{what} {value!r} is out of range: use {low}..{high}")
     return number
-
-
-def normalise(spec: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalise the module parameters (pure). Raises NetlabError naming the bad input."""
-    backend = spec.get("backend") or "udp"
-    if backend not in BACKENDS:
-        raise NetlabError(f"overlay: backend {backend!r} is unknown: use one of {', '.join(BACKENDS)}")
-    state = spec.get("state") or "present"
-    if state not in STATES:
-        raise NetlabError(f"overlay: state {state!r} is unknown: use present, absent or key")
-    netns = spec.get("netns")
-    validate_netns(netns)
-    name = spec.get("name") or DEFAULT_NAME[backend]
-    obj = f"overlay {backend} {name}"
-    ifname(name, f"{obj}: device")
-    if backend == "udp" and "-" in name:
-        raise NetlabError(f"{obj}: name {name!r} is the prefix of the tunnel devices (<name>-<peer>): drop the '-'")
-    vni = spec.get("vni")
-    if vni is not None and backend != "vxlan":
-        raise NetlabError(f"{obj}: vni applies to backend vxlan only: drop it")
-    key_file = spec.get("key_file")
-    if backend != "wireguard":
-        if state == "key":
-            raise NetlabError(f"{obj}: state key applies to backend wireguard only (the other backends have no keys)")
-        if key_file is not None or spec.get("remove_key"):
-            raise NetlabError(f"{obj}: key_file and remove_key apply to backend wireguard only: drop them")
-    elif key_file is not None:
-        key_file = str(key_file)
-        if not key_file.startswith("/") or os.path.normpath(key_file) != key_file or key_file.endswith("/"):
-            raise NetlabError(f"{obj}: key_file {key_file!r} is not a clean absolute path: write it like /etc/wg0.key")
-    else:
-        key_file = default_key_file(name, netns)
-    cfg: dict[str, Any] = {
-        "backend": backend,
-        "name": name,
-        "state": state,
-        "netns": netns,
-        "port": _int(spec["port"], f"{obj}: port", 1, 65535) if spec.get("port") is not None else DEFAULT_PORT[backend],
-        "vni": _int(vni, f"{obj}: vni", 0, 2**24 - 1) if vni is not None else 1,
-        "mtu": _int(spec["mtu"], f"{obj}: mtu", 68, 65535) if spec.get("mtu") is not None else None,
-        "underlay_dev": ifname(spec.get("underlay_dev"), f"{obj}: underlay_dev"),
-        "local": None,
-        "subnet": None,
-        "peers": [],
-        "key_file": key_file if backend == "wireguard" else None,
-        "remove_key": bool(spec.get("remove_key")),
-    }
-    if cfg["remove_key"] and state != "absent":
-        raise NetlabError(f"{obj}: remove_key applies to state absent only: drop it")
-    if state in ("absent", "key"):
-        return cfg
-    if not spec.get("local"):
-        raise NetlabError(f"{obj}: local (this node's underlay address) is required when state is present")
-    if not spec.get("subnet"):
-        raise NetlabError(f"{obj}: subnet (this node's container subnet) is required when state is present")
-    local = cfg["local"] = _ipv4(spec["local"], f"{obj}: local")
-    subnet = cfg["subnet"] = _net4(spec["subnet"], f"{obj}: subnet")
-    peers_in = spec.get("peers") or []
-    if not isinstance(peers_in, list):
-        raise NetlabError(f"{obj}: peers must be a list of {{name, address, subnet}}")
-    nets = {subnet: "this node"}
-    names: set[str] = set()
-    addresses: set[str] = {local}
-    keys: dict[str, str] = {}
-    own_entry = False
-    for number, peer in enumerate(peers_in, 1):
-        what = f"{obj}: peers[{number}]"
-        if not isinstance(peer, dict):
-            raise NetlabError(f"{what} must be a dict with name, address and subnet, not {peer!r}")
-        unknown = sorted(k for k in set(peer) - {"name", "address", "subnet", "public_key"} if peer[k] is not None)
-        if unknown:
-            raise NetlabError(
-                f"{what} has unknown keys {', '.join(unknown)}: use name, address, subnet (and public_key)"
-            )
-        if peer.get("public_key") is not None and backend != "wireguard":
-            raise NetlabError(f"{what}: public_key applies to backend wireguard only: drop it")
-        missing = [k for k in ("name", "address", "subnet") if not peer.get(k)]
-        if missing:
-            raise NetlabError(f"{what} lacks {', '.join(missing)}: every peer needs name, address and subnet")
-        pname = str(peer["name"])
-        what = f"{obj}: peer {pname!r}"
-        address = _ipv4(peer["address"], f"{what}: address")
-        psubnet = _net4(peer["subnet"], f"{what}: subnet")
-        if address == local:  # this node's own entry of the inventory
-            own_entry = True
-            if psubnet != subnet:
-                raise NetlabError(
-                    f"{what} has this node's address {local} but subnet {psubnet}, not {subnet}: fix the inventory"
-                )
-            continue
-        if pname in names:
-            raise NetlabError(f"{what} is listed twice: peer names must be unique")
-        if address in addresses:
-            raise NetlabError(f"{what}: address {address} is used by another peer: underlay addresses must be unique")
-        for other, owner in nets.items():
-            if ipaddress.IPv4Network(psubnet).overlaps(ipaddress.IPv4Network(other)):
-                raise NetlabError(
-                    f"{what}: subnet {psubnet} overlaps {other} of {owner}; container subnets must not overlap: "
-                    "give each node a subnet of its own"
-                )
-        if backend == "udp":
-            ifname(f"{name}-{pname}", f"{what}: tunnel device")
-        entry = {"name": pname, "address": address, "subnet": psubnet}
-        if backend == "wireguard":
-            if not peer.get("public_key"):
-                raise NetlabError(
-                    f"{what} has no public_key: the wireguard backend needs every peer's public key (run this module "
-                    "with state=key on the peer, it returns public_key)"
-                )
-            pkey = normalise_key(peer["public_key"], f"{what}: public_key {peer['public_key']!r}")
-            if pkey in keys:
-                raise NetlabError(
-                    f"{what}: public_key {pkey} is also the key of peer {keys[pkey]!r}: every node needs its own key "
-                    "(nodes that share a file system need their own key_file)"
-                )
-            keys[pkey] = pname
-            entry["public_key"] = pkey
-        names.add(pname)
-        addresses.add(address)
-        nets[psubnet] = f"peer {pname!r}"
-        cfg["peers"].append(entry)
-    if peers_in and not own_entry:
-        raise NetlabError(
-            f"{obj}: peers has no entry of this node (none with address {local}, the local address); list every "
-            "node of the overlay, this one included, with the same peers on every node, or correct local"
-        )
-    cfg["peers"].sort(key=lambda p: p["name"])
-    return cfg
 
 
 # ---------------------------------------------------------------------------------- kernel helpers
@@ -263,6 +132,16 @@ def route_dest(route: Any) -> str:
     return f"{route.get('RTA_DST') or '0.0.0.0'}/{route['dst_len']}"
 
 
+def _backends() -> list[type[OverlayResource]]:
+    """The backend classes: the base's subclasses (every backend module imports this one)."""
+    return OverlayResource.__subclasses__()
+
+
+def _owners(takes: Any) -> str:
+    """The backends for which ``takes(cls)`` holds, for messages: ``wireguard``, ``udp or vxlan`` ("": none)."""
+    return " or ".join(c.backend for c in _backends() if takes(c))
+
+
 # ---------------------------------------------------------------------------------- the base
 class OverlayResource(Resource):
     """This node's end of the overlay; a backend class sets the class attributes and the backend steps."""
@@ -271,10 +150,15 @@ class OverlayResource(Resource):
     backend = ""  # the backend's name, as in the module's ``backend`` option
     link_kind = ""  # the kind of the devices it creates
     overhead = 0  # bytes the underlay adds to each inner packet
+    default_name = ""  # of the device (udp: the prefix of its devices)
+    default_port = 0  # UDP
+    states: tuple[str, ...] = ("present", "absent")
+    options: tuple[str, ...] = ()  # which of BACKEND_OPTIONS it takes
+    peer_options: tuple[str, ...] = ()  # keys of a peer beyond name, address and subnet
 
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__(spec)
-        self.cfg = normalise(dict(spec, backend=spec.get("backend") or self.backend))
+        self.cfg = self.normalise(spec)
         self.state = self.cfg["state"]
         self.name: str = self.cfg["name"]
         self._mtu: int | None = None  # the tunnel MTU, resolved by read()
@@ -293,6 +177,130 @@ class OverlayResource(Resource):
     @property
     def node(self) -> str:
         return node_label(self.netns)
+
+    # -- the parameters ---------------------------------------------------------------------
+    @classmethod
+    def normalise(cls, spec: dict[str, Any]) -> dict[str, Any]:
+        """Validate and normalise the module parameters (pure). Raises NetlabError naming the bad input.
+
+        The shared options are checked here; a backend's own (``options``, ``peer_options``) by its
+        ``normalise_options`` and ``normalise_peer``. Options of another backend are refused.
+        """
+        state = spec.get("state") or "present"
+        name = spec.get("name") or cls.default_name
+        obj = f"overlay {cls.backend} {name}"
+        if state not in cls.states:
+            owners = _owners(lambda c: state in c.states)
+            if owners:
+                raise NetlabError(f"{obj}: state {state} applies to backend {owners} only")
+            every = list(dict.fromkeys(s for c in (cls, *_backends()) for s in c.states))
+            raise NetlabError(f"{obj}: state {state!r} is unknown: use {', '.join(every[:-1])} or {every[-1]}")
+        netns = spec.get("netns")
+        validate_netns(netns)
+        ifname(name, f"{obj}: device")
+        for option in BACKEND_OPTIONS:
+            value = spec.get(option)
+            if option not in cls.options and value is not None and value is not False:  # remove_key defaults to false
+                owners = _owners(lambda c, o=option: o in c.options)
+                raise NetlabError(f"{obj}: {option} applies to backend {owners} only: drop it")
+        cfg: dict[str, Any] = {
+            "backend": cls.backend,
+            "name": name,
+            "state": state,
+            "netns": netns,
+            "port": bounded_int(spec["port"], f"{obj}: port", 1, 65535)
+            if spec.get("port") is not None
+            else cls.default_port,
+            "vni": None,
+            "mtu": bounded_int(spec["mtu"], f"{obj}: mtu", 68, 65535) if spec.get("mtu") is not None else None,
+            "underlay_dev": ifname(spec.get("underlay_dev"), f"{obj}: underlay_dev"),
+            "local": None,
+            "subnet": None,
+            "peers": [],
+            "key_file": None,
+            "remove_key": False,
+        }
+        cls.normalise_options(cfg, spec, obj)
+        if state != "present":
+            return cfg
+        if not spec.get("local"):
+            raise NetlabError(f"{obj}: local (this node's underlay address) is required when state is present")
+        if not spec.get("subnet"):
+            raise NetlabError(f"{obj}: subnet (this node's container subnet) is required when state is present")
+        local = cfg["local"] = _ipv4(spec["local"], f"{obj}: local")
+        subnet = cfg["subnet"] = _net4(spec["subnet"], f"{obj}: subnet")
+        peers_in = spec.get("peers") or []
+        if not isinstance(peers_in, list):
+            raise NetlabError(f"{obj}: peers must be a list of {{name, address, subnet}}")
+        nets = {subnet: "this node"}
+        names: set[str] = set()
+        addresses: set[str] = {local}
+        own_entry = False
+        known = {"name", "address", "subnet", *(o for c in _backends() for o in c.peer_options)}
+        for number, peer in enumerate(peers_in, 1):
+            what = f"{obj}: peers[{number}]"
+            if not isinstance(peer, dict):
+                raise NetlabError(f"{what} must be a dict with name, address and subnet, not {peer!r}")
+            unknown = sorted(k for k in set(peer) - known if peer[k] is not None)
+            if unknown:
+                raise NetlabError(
+                    f"{what} has unknown keys {', '.join(unknown)}: use name, address, subnet"
+                    + "".join(f" (and {o})" for o in sorted(known - {"name", "address", "subnet"}))
+                )
+            for option in sorted(known - {"name", "address", "subnet"} - set(cls.peer_options)):
+                if peer.get(option) is not None:
+                    owners = _owners(lambda c, o=option: o in c.peer_options)
+                    raise NetlabError(f"{what}: {option} applies to backend {owners} only: drop it")
+            missing = [k for k in ("name", "address", "subnet") if not peer.get(k)]
+            if missing:
+                raise NetlabError(f"{what} lacks {', '.join(missing)}: every peer needs name, address and subnet")
+            pname = str(peer["name"])
+            what = f"{obj}: peer {pname!r}"
+            address = _ipv4(peer["address"], f"{what}: address")
+            psubnet = _net4(peer["subnet"], f"{what}: subnet")
+            if address == local:  # this node's own entry of the inventory
+                own_entry = True
+                if psubnet != subnet:
+                    raise NetlabError(
+                        f"{what} has this node's address {local} but subnet {psubnet}, not {subnet}: fix the inventory"
+                    )
+                continue
+            if pname in names:
+                raise NetlabError(f"{what} is listed twice: peer names must be unique")
+            if address in addresses:
+                raise NetlabError(
+                    f"{what}: address {address} is used by another peer: underlay addresses must be unique"
+                )
+            for other, owner in nets.items():
+                if ipaddress.IPv4Network(psubnet).overlaps(ipaddress.IPv4Network(other)):
+                    raise NetlabError(
+                        f"{what}: subnet {psubnet} overlaps {other} of {owner}; container subnets must not overlap: "
+                        "give each node a subnet of its own"
+                    )
+            entry = {"name": pname, "address": address, "subnet": psubnet}
+            cls.normalise_peer(entry, peer, what, cfg)
+            names.add(pname)
+            addresses.add(address)
+            nets[psubnet] = f"peer {pname!r}"
+            cfg["peers"].append(entry)
+        if peers_in and not own_entry:
+            raise NetlabError(
+                f"{obj}: peers has no entry of this node (none with address {local}, the local address); list every "
+                "node of the overlay, this one included, with the same peers on every node, or correct local"
+            )
+        cfg["peers"].sort(key=lambda p: p["name"])
+        return cfg
+
+    @classmethod
+    def normalise_options(cls, cfg: dict[str, Any], spec: dict[str, Any], obj: str) -> None:
+        """Check and set the backend's own options (``options``) and name rules in ``cfg``."""
+
+    @classmethod
+    def normalise_peer(cls, entry: dict[str, Any], peer: dict[str, Any], what: str, cfg: dict[str, Any]) -> None:
+        """Check a peer for the backend and add its own keys (``peer_options``) to ``entry``.
+
+        ``cfg["peers"]`` holds the peers accepted so far, in the order given.
+        """
 
     # -- check ------------------------------------------------------------------------------
     def check(self, session: Session) -> None:

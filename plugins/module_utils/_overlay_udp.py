@@ -39,6 +39,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import (
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import State
 from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import SysctlResource
 from ansible_collections.cnfs.netlab.plugins.module_utils._tunnel_process import TunnelProcess, find_socat
+from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname
 
 # Kernel constants
 TUNSETIFF = 0x400454CA
@@ -74,6 +75,19 @@ class UdpOverlay(OverlayResource):
     link_kind = "tun"
     # outer IP 20 + UDP 8; socat's TUN runs with iff-no-pi: no 4-byte header.
     overhead = 28
+    default_name = "tun"
+    default_port = 9000
+
+    @classmethod
+    def normalise_options(cls, cfg: dict[str, Any], spec: dict[str, Any], obj: str) -> None:
+        if "-" in cfg["name"]:
+            raise NetlabError(
+                f"{obj}: name {cfg['name']!r} is the prefix of the tunnel devices (<name>-<peer>): drop the '-'"
+            )
+
+    @classmethod
+    def normalise_peer(cls, entry: dict[str, Any], peer: dict[str, Any], what: str, cfg: dict[str, Any]) -> None:
+        ifname(f"{cfg['name']}-{entry['name']}", f"{what}: tunnel device")
 
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__(spec)

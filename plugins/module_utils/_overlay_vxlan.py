@@ -23,6 +23,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import (
     IFF_UP,
     MARK,
     OverlayResource,
+    bounded_int,
     device_routes,
     ipv4_addresses,
     route_dest,
@@ -42,6 +43,14 @@ class VxlanOverlay(OverlayResource):
     link_kind = "vxlan"
     # outer IP 20 + UDP 8 + the VXLAN header 8 + the inner Ethernet header 14.
     overhead = 50
+    default_name = "vxlan0"
+    default_port = 4789
+    options = ("vni",)
+
+    @classmethod
+    def normalise_options(cls, cfg: dict[str, Any], spec: dict[str, Any], obj: str) -> None:
+        vni = spec.get("vni")
+        cfg["vni"] = bounded_int(vni, f"{obj}: vni", 0, 2**24 - 1) if vni is not None else 1
 
     def read_backend(self, session: Session, ipr: Any) -> State:
         if ipr is None or not self.existing_devs(ipr):

@@ -39,8 +39,10 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import (
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import State
 from ansible_collections.cnfs.netlab.plugins.module_utils._wireguard import (
     KEY_MODE,
+    default_key_file,
     encode_key,
     generate_private_key,
+    normalise_key,
     open_wireguard,
     public_key,
     read_device,
@@ -120,6 +122,43 @@ class WireguardOverlay(OverlayResource):
     # outer IP 20 + UDP 8 + the data header 16 (type 4, receiver 4, counter 8) + the Poly1305 tag 16; its
     # padding to 16 bytes never makes a packet larger than the device MTU.
     overhead = 60
+    default_name = "wg0"
+    default_port = 51820
+    states = ("present", "absent", "key")
+    options = ("key_file", "remove_key")
+    peer_options = ("public_key",)
+
+    @classmethod
+    def normalise_options(cls, cfg: dict[str, Any], spec: dict[str, Any], obj: str) -> None:
+        key_file = spec.get("key_file")
+        if key_file is None:
+            key_file = default_key_file(cfg["name"], cfg["netns"])
+        else:
+            key_file = str(key_file)
+            if not key_file.startswith("/") or os.path.normpath(key_file) != key_file or key_file.endswith("/"):
+                raise NetlabError(
+                    f"{obj}: key_file {key_file!r} is not a clean absolute path: write it like /etc/wg0.key"
+                )
+        cfg["key_file"] = key_file
+        cfg["remove_key"] = bool(spec.get("remove_key"))
+        if cfg["remove_key"] and cfg["state"] != "absent":
+            raise NetlabError(f"{obj}: remove_key applies to state absent only: drop it")
+
+    @classmethod
+    def normalise_peer(cls, entry: dict[str, Any], peer: dict[str, Any], what: str, cfg: dict[str, Any]) -> None:
+        if not peer.get("public_key"):
+            raise NetlabError(
+                f"{what} has no public_key: the wireguard backend needs every peer's public key (run this module "
+                "with state=key on the peer, it returns public_key)"
+            )
+        pkey = normalise_key(peer["public_key"], f"{what}: public_key {peer['public_key']!r}")
+        for other in cfg["peers"]:
+            if other["public_key"] == pkey:
+                raise NetlabError(
+                    f"{what}: public_key {pkey} is also the key of peer {other['name']!r}: every node needs its own "
+                    "key (nodes that share a file system need their own key_file)"
+                )
+        entry["public_key"] = pkey
 
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__(spec)

@@ -14,10 +14,12 @@ import stat
 import pytest
 
 from ansible_collections.cnfs.netlab.plugins.module_utils import _overlay, _overlay_udp, _overlay_wireguard
+from ansible_collections.cnfs.netlab.plugins.module_utils._args import OVERLAY_SPEC
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session
-from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import normalise, state_dir, vtep_address, vtep_mac
+from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import state_dir, vtep_address, vtep_mac
 from ansible_collections.cnfs.netlab.plugins.module_utils._overlay_backends import (
     BACKEND_CLASSES,
+    normalise,
     select_backend,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._overlay_udp import UdpOverlay
@@ -319,8 +321,10 @@ def test_wireguard_bad_input_is_named(kw, message):
     [
         ({"peers": WG_PEERS}, "public_key applies to backend wireguard only"),
         ({"state": "key"}, "state key applies to backend wireguard only"),
-        ({"key_file": "/etc/k"}, "key_file and remove_key apply to backend wireguard only"),
-        ({"state": "absent", "remove_key": True}, "key_file and remove_key apply to backend wireguard only"),
+        ({"key_file": "/etc/k"}, "key_file applies to backend wireguard only: drop it"),
+        ({"state": "absent", "remove_key": True}, "remove_key applies to backend wireguard only: drop it"),
+        ({"vni": 0}, "vni applies to backend vxlan only: drop it"),
+        ({"state": "maybe"}, "state 'maybe' is unknown: use present, absent or key"),
     ],
 )
 def test_wireguard_options_on_other_backends_are_refused(kw, message):
@@ -478,7 +482,12 @@ def test_select_backend_picks_the_class_of_the_backend(backend, cls):
 
 
 def test_select_backend_knows_every_backend_and_refuses_others():
-    assert sorted(BACKEND_CLASSES) == sorted(_overlay.BACKENDS)
+    # the backends messages name (the base's subclasses) are the ones select_backend builds
+    assert sorted(c.backend for c in _overlay.OverlayResource.__subclasses__()) == sorted(BACKEND_CLASSES)
+    assert all(cls.backend == name for name, cls in BACKEND_CLASSES.items())
+    assert list(BACKEND_CLASSES) == OVERLAY_SPEC["argument_spec"]["backend"]["choices"]
+    states = {s for cls in BACKEND_CLASSES.values() for s in cls.states}
+    assert sorted(states) == sorted(OVERLAY_SPEC["argument_spec"]["state"]["choices"])
     assert {cls.link_kind for cls in BACKEND_CLASSES.values()} == {"tun", "vxlan", "wireguard"}
     with pytest.raises(NetlabError, match="backend 'gre' is unknown: use one of udp, vxlan, wireguard"):
         select_backend({"backend": "gre"})
