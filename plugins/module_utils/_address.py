@@ -33,6 +33,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     validate_netns,
     where,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import Address
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname, interface_cidr
 
@@ -125,21 +126,19 @@ def find_conflicts(dev: str, listed: list[str], others: dict[str, list[str]]) ->
 # ---------------------------------------------------------------------------- kernel helpers
 def link_names(ipr: Any) -> dict[int, str]:
     """Interface index -> name in the namespace of ``ipr``."""
-    return {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+    return {link.index: link.name for link in ipr.links()}
 
 
-def addr_cidr(msg: Any) -> str:
-    """'addr/prefix' of an RTM_NEWADDR message (IFA_LOCAL is the local side of IPv4 point-to-point)."""
-    ip = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-    return _iface(f"{ip}/{msg['prefixlen']}").with_prefixlen
+def addr_cidr(msg: Address) -> str:
+    """'addr/prefix' of an address record (its IFA_LOCAL: the local side of IPv4 point-to-point)."""
+    return _iface(f"{msg.ip}/{msg.prefixlen}").with_prefixlen
 
 
 def kernel_addresses(ipr: Any, index: int | None = None) -> dict[int, list[str]]:
     """Interface index -> sorted addresses, for one interface or the whole namespace."""
     out: dict[int, list[str]] = {}
-    msgs = ipr.get_addr(index=index) if index is not None else ipr.get_addr()
-    for msg in msgs:
-        out.setdefault(msg["index"], []).append(addr_cidr(msg))
+    for msg in ipr.addresses(index=index):
+        out.setdefault(msg.index, []).append(addr_cidr(msg))
     return {idx: sort_addresses(v) for idx, v in out.items()}
 
 
@@ -229,10 +228,10 @@ class AddressResource(Resource):
         ipr = session.ipr(self.netns)
         if ipr is None:
             return None
-        found = ipr.link_lookup(ifname=self.dev)
-        if not found:
+        link = ipr.get_link(name=self.dev)
+        if link is None:
             return None
-        return self._shape(kernel_addresses(ipr, found[0]).get(found[0], []))
+        return self._shape(kernel_addresses(ipr, link.index).get(link.index, []))
 
     def want(self, current: State) -> State:
         if current is None:
@@ -243,15 +242,15 @@ class AddressResource(Resource):
 
     def apply(self, session: Session, current: State, desired: State) -> None:
         ipr = session.ipr(self.netns)
-        found = ipr.link_lookup(ifname=self.dev) if ipr is not None else []
-        if not found:
+        link = ipr.get_link(name=self.dev) if ipr is not None else None
+        if link is None:
             raise NetlabError(f"{self.key}: interface {self.dev} disappeared {where(self.netns)} during the run")
-        index = found[0]
+        index = link.index
         wanted = set(desired["addresses"]) if desired else set()
         # Secondaries first: removing an IPv4 primary takes its secondaries with it (unless
         # promote_secondaries is set); whatever wanted goes that way is added back below.
-        present = list(ipr.get_addr(index=index))
-        present.sort(key=lambda m: not (m["flags"] & IFA_F_SECONDARY))
+        present = list(ipr.addresses(index=index))
+        present.sort(key=lambda m: not (m.flags & IFA_F_SECONDARY))
         for msg in present:
             cidr = addr_cidr(msg)
             if cidr in wanted:

@@ -19,7 +19,6 @@ Two views of the same facts are built:
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 from collections.abc import Callable, Iterable
@@ -37,6 +36,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     validate_netns,
     where,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import Address, Link, Route
 from ansible_collections.cnfs.netlab.plugins.module_utils._route import parse_table, route_state
 from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import is_namespaced, parse_name
 
@@ -44,8 +44,6 @@ OWN = ""  # the key of the namespace the module runs in
 INCLUDE_CHOICES = ("links", "addresses", "routes", "sysctls")
 DEFAULT_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
 
-IFF_UP = 0x1
-IFF_LOOPBACK = 0x8
 IFA_F_PERMANENT = 0x80
 RTNH_F_ONLINK = 0x4
 RTM_F_CLONED = 0x200
@@ -98,36 +96,36 @@ def _ns(key: str) -> str | None:
 # ------------------------------------------------------------------ normalising netlink messages
 
 
-def link_facts(msg: Any) -> dict[str, Any]:
+def link_facts(msg: Link) -> dict[str, Any]:
     """One link as reported under `links` (kind-specific keys added later), plus private _keys for matching."""
-    flags = msg["flags"]
-    kind = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
+    kind = msg.kind
     if kind is None:
-        kind = "loopback" if flags & IFF_LOOPBACK else "device"
+        kind = "loopback" if msg.loopback else "device"
     facts: dict[str, Any] = {
-        "name": msg.get_attr("IFLA_IFNAME"),
-        "index": msg["index"],
+        "name": msg.name,
+        "index": msg.index,
         "kind": kind,
-        "mtu": msg.get_attr("IFLA_MTU"),
-        "up": bool(flags & IFF_UP),
-        "operstate": (msg.get_attr("IFLA_OPERSTATE") or "unknown").lower(),
-        "mac": msg.get_attr("IFLA_ADDRESS"),
-        "_master": msg.get_attr("IFLA_MASTER"),
-        "_link": msg.get_attr("IFLA_LINK"),
-        "_nsid": msg.get_attr("IFLA_LINK_NETNSID"),
+        "mtu": msg.mtu,
+        "up": msg.up,
+        "operstate": (msg.operstate or "unknown").lower(),
+        "mac": msg.mac,
+        "_master": msg.master,
+        "_link": msg.link,
+        "_nsid": msg.link_netnsid,
     }
-    data = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
     if kind == "bridge":
-        facts["stp"] = bool(data.get_attr("IFLA_BR_STP_STATE")) if data is not None else False
-    elif kind == "vxlan" and data is not None:
-        facts["vxlan"] = {
-            "id": data.get_attr("IFLA_VXLAN_ID"),
-            "port": data.get_attr("IFLA_VXLAN_PORT"),
-            "local": data.get_attr("IFLA_VXLAN_LOCAL") or data.get_attr("IFLA_VXLAN_LOCAL6"),
-            "group": data.get_attr("IFLA_VXLAN_GROUP") or data.get_attr("IFLA_VXLAN_GROUP6"),
-            "_dev": data.get_attr("IFLA_VXLAN_LINK"),
-            "learning": bool(data.get_attr("IFLA_VXLAN_LEARNING")),
-        }
+        facts["stp"] = bool(msg.data().get("stp_state"))
+    elif kind == "vxlan":
+        data = msg.data()
+        if data:
+            facts["vxlan"] = {
+                "id": data["id"],
+                "port": data["port"],
+                "local": data["local"] or data["local6"],
+                "group": data["group"] or data["group6"],
+                "_dev": data["link"],
+                "learning": bool(data["learning"]),
+            }
     return facts
 
 
@@ -144,15 +142,17 @@ def finish_links(links: list[dict[str, Any]]) -> None:
             link["vxlan"]["dev"] = dev["name"] if dev else None
 
 
-def address_facts(msgs: Iterable[Any], names: dict[int, str], netns: str | None, kernel: bool) -> list[dict[str, Any]]:
+def address_facts(
+    msgs: Iterable[Address], names: dict[int, str], netns: str | None, kernel: bool
+) -> list[dict[str, Any]]:
     """Addresses grouped per device in the AddressResource shape {netns, dev, addresses} (sorted like it)."""
     per_dev: dict[str, list[str]] = {}
     for msg in msgs:
-        dev = names.get(msg["index"])
+        dev = names.get(msg.index)
         if dev is None:
             continue
         cidr = addr_cidr(msg)
-        flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
+        flags = msg.flags
         if not kernel and is_kernel_address(dev, cidr, flags):
             continue
         per_dev.setdefault(dev, []).append(cidr)
@@ -168,23 +168,22 @@ def is_kernel_address(dev: str, cidr: str, flags: int) -> bool:
 
 
 def route_facts(
-    msgs: Iterable[Any], names: dict[int, str], netns: str | None, tables: set[int] | None, kernel: bool
+    msgs: Iterable[Route], names: dict[int, str], netns: str | None, tables: set[int] | None, kernel: bool
 ) -> list[dict[str, Any]]:
     """Routes in the RouteResource shape (its own reading of a route); `tables` None means every table."""
     out = []
     for msg in msgs:
-        if msg["flags"] & RTM_F_CLONED:
+        if msg.flags & RTM_F_CLONED:
             continue
-        if tables is not None and (msg.get_attr("RTA_TABLE") or msg["table"]) not in tables:
+        if tables is not None and msg.table not in tables:
             continue
         route = route_state(msg, names, netns)
         if not kernel and (route["proto"] in KERNEL_PROTOS or route["type"] in KERNEL_TYPES):
             continue
-        multipath = msg.get_attr("RTA_MULTIPATH")
+        multipath = msg.multipath
         if multipath:
             route["nexthops"] = [
-                {"gateway": hop.get_attr("RTA_GATEWAY"), "dev": names.get(hop["oif"]), "weight": hop["hops"] + 1}
-                for hop in multipath
+                {"gateway": hop.gateway, "dev": names.get(hop.oif), "weight": hop.hops + 1} for hop in multipath
             ]
         out.append(route)
     out.sort(key=lambda r: (r["family"], str(r["table"]), r["dest"] != "default", r["dest"], r["metric"]))
@@ -376,7 +375,7 @@ class Gatherer:
         result: dict[str, dict[str, Any]] = {}
         for key, ipr in present.items():
             try:
-                links = [link_facts(m) for m in ipr.get_links()]
+                links = [link_facts(m) for m in ipr.links()]
             except NetlinkError as exc:
                 raise NetlabError(f"cannot read the links {where(key)} ({kernel_message(exc)})") from None
             finish_links(links)
@@ -392,11 +391,9 @@ class Gatherer:
                     link["netns"] = netns_value
             try:
                 if "addresses" in self.include:
-                    facts["addresses"] = address_facts(ipr.get_addr(), names_by_index, netns_value, self.kernel)
+                    facts["addresses"] = address_facts(ipr.addresses(), names_by_index, netns_value, self.kernel)
                 if "routes" in self.include:
-                    facts["routes"] = route_facts(
-                        ipr.get_routes(), names_by_index, netns_value, self.tables, self.kernel
-                    )
+                    facts["routes"] = route_facts(ipr.routes(), names_by_index, netns_value, self.tables, self.kernel)
             except NetlinkError as exc:
                 raise NetlabError(f"cannot read the state {where(key)} ({kernel_message(exc)})") from None
             if "sysctls" in self.include:
@@ -437,7 +434,5 @@ class Gatherer:
         ipr = self.session.ipr(other)
         if ipr is None:
             return None
-        with contextlib.suppress(NetlinkError):
-            for msg in ipr.get_links(veth["_link"]):
-                return other or OWN, msg.get_attr("IFLA_IFNAME")
-        return None
+        peer = ipr.get_link(index=veth["_link"])
+        return None if peer is None else (other or OWN, peer.name)

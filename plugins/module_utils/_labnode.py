@@ -47,6 +47,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlinkError,
     Session,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 from ansible_collections.cnfs.netlab.plugins.module_utils._nsfs import check_call, is_netns_file, libc
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
 from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import is_namespaced, normalise_value, parse_name
@@ -78,7 +79,6 @@ MS_MOVE = 0x2000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
-IFF_UP = 0x1
 
 _LAB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
@@ -549,8 +549,8 @@ def _build_node_inside(hostname: str, sysctl: dict[str, str]) -> None:  # pragma
 def _link_up(session: Session, netns: str, name: str) -> None:
     ipr = session.ipr(netns)
     msg = find_link(ipr, name)
-    if msg is not None and not msg["flags"] & IFF_UP:
-        ipr.link("set", index=msg["index"], state="up")
+    if msg is not None and not msg.up:
+        ipr.link("set", index=msg.index, state="up")
 
 
 def delete_links(session: Session, netns: str) -> None:
@@ -558,10 +558,10 @@ def delete_links(session: Session, netns: str) -> None:
     ipr = session.ipr(netns)
     if ipr is None:
         return
-    for link in ipr.get_links():
-        if link.get("ifname") != "lo":
+    for link in ipr.links():
+        if link.name != "lo":
             with contextlib.suppress(NetlinkError):
-                ipr.link("del", index=link["index"])
+                ipr.link("del", index=link.index)
 
 
 def wait_link_gone(session: Session, netns: str, name: str, timeout: float = 2.0) -> None:
@@ -751,7 +751,7 @@ class NodeResource(Resource):
             port = find_link(ipr, self.name)
             if port is not None:
                 with contextlib.suppress(NetlinkError):
-                    ipr.link("del", index=port["index"])
+                    ipr.link("del", index=port.index)
             wait_link_gone(session, self.paths.underlay, self.name)
         self._unmount_files()
 
@@ -894,7 +894,7 @@ def run_lab(module: Any) -> None:
         module.fail_json(msg="the lab needs root: its nodes are namespaces and mounts (run with become or as root)")
     try:
         paths, resources, nodes = build_resources(dict(module.params))
-        with Session() as session:
+        with CachedSession() as session:
             outcome = converge(session, resources, module.check_mode)
     except NetlabError as exc:
         module.fail_json(msg=str(exc))

@@ -36,13 +36,11 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     validate_netns,
     where,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import Link
 from ansible_collections.cnfs.netlab.plugins.module_utils._plan import UNPLANNED, ns_key
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State, merge
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname
 
-IFF_UP = 0x1
-IFF_LOOPBACK = 0x8
-ENODEV = 19
 NSID_NOT_ASSIGNED = (-1, 0xFFFFFFFF)
 ETH_MIN_MTU = 68
 ETH_MAX_MTU = 65535
@@ -53,8 +51,6 @@ DEFAULT_MTU = 1500  # ETH_DATA_LEN: what the kernel gives a new veth or an empty
 VETH_KEYS = ("name", "netns", "peer", "peer_netns", "mtu", "up", "bridge")
 BRIDGE_KEYS = ("name", "netns", "mtu", "stp", "up", "ports")
 LINK_KEYS = ("name", "netns", "up", "mtu", "master")
-
-Msg = Any  # a pyroute2 ifinfmsg
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -83,36 +79,20 @@ def mtu_value(value: Any, what: str, low: int = ETH_MIN_MTU, high: int | None = 
     return mtu
 
 
-def find_link(ipr: Any | None, name: str) -> Msg | None:
+def find_link(ipr: Any | None, name: str) -> Link | None:
     """The link called ``name`` on the handle, or None (also when the namespace does not exist)."""
-    if ipr is None:
-        return None
-    try:
-        return ipr.link("get", ifname=name)[0]
-    except NetlinkError as exc:
-        if exc.code == ENODEV:
-            return None
-        raise
+    return None if ipr is None else ipr.get_link(name=name)
 
 
-def link_kind(msg: Msg) -> str:
+def link_kind(msg: Link) -> str:
     """The rtnl kind of a link ('veth', 'bridge', ...; 'device' for one without a kind, like lo or eth0)."""
-    return msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") or "device"
+    return msg.kind or "device"
 
 
-def is_up(msg: Msg) -> bool:
-    return bool(msg["flags"] & IFF_UP)
-
-
-def master_name(ipr: Any, msg: Msg) -> str:
+def master_name(ipr: Any, msg: Link) -> str:
     """Name of the link's master (bridge, bond, vrf), '' when it has none."""
-    index = msg.get("IFLA_MASTER")
-    if not index:
-        return ""
-    try:
-        return ipr.link("get", index=index)[0].get("IFLA_IFNAME")
-    except NetlinkError:
-        return ""
+    master = ipr.get_link(index=msg.master) if msg.master else None
+    return master.name if master is not None else ""
 
 
 def plan_link(session: Session, netns: str | None, name: str, kind: str | None) -> None:
@@ -158,7 +138,7 @@ def nsid_of(session: Session, netns: str | None, other: str | None) -> int | Non
     except (NetlabError, OSError):
         return None
     try:
-        nsid = (ipr.get_netnsid(fd=fd) or {}).get("nsid")
+        nsid = ipr.nsid_of(fd)
     except NetlinkError:
         return None
     finally:
@@ -206,28 +186,26 @@ def peer_namespace(
 
 
 def veth_peer(
-    session: Session, netns: str | None, msg: Msg, hints: tuple[str | None, ...] = ()
-) -> tuple[Msg, str | None] | None:
+    session: Session, netns: str | None, msg: Link, hints: tuple[str | None, ...] = ()
+) -> tuple[Link, str | None] | None:
     """The peer end of the veth ``msg`` (living in ``netns``) and the namespace holding it.
 
     A veth reports its peer as an ifindex (IFLA_LINK) in the namespace with id IFLA_LINK_NETNSID
     (absent when both ends share a namespace); ``peer_namespace`` names that namespace.
     Returns None when the peer's namespace has no name this session can find.
     """
-    index = msg.get("IFLA_LINK")
+    index = msg.link
     if not index:
         return None
-    found = peer_namespace(session, netns, msg.get("IFLA_LINK_NETNSID"), hints)
+    found = peer_namespace(session, netns, msg.link_netnsid, hints)
     if found is None:
         return None
     peer_ns = found[0]
     peer_ipr = session.ipr(peer_ns)
     if peer_ipr is None:
         return None
-    try:
-        return peer_ipr.link("get", index=index)[0], peer_ns
-    except NetlinkError:
-        return None
+    peer = peer_ipr.get_link(index=index)
+    return None if peer is None else (peer, peer_ns)
 
 
 def _same(a: Any, b: Any) -> Any:
@@ -257,7 +235,7 @@ def _index(ipr: Any, name: str, netns: str | None, obj: str) -> int:
     msg = find_link(ipr, name)
     if msg is None:
         raise NetlabError(f"{obj}: interface {name!r} does not exist {where(netns)}")
-    return msg["index"]
+    return msg.index
 
 
 def _set(ipr: Any, index: int, obj: str, **attrs: Any) -> None:
@@ -285,14 +263,14 @@ def pin_bridge_mtu(ipr: Any, index: int, mtu: int, now: int | None, obj: str) ->
 
 
 def _end_changes(
-    ipr: Any, msg: Msg, mtu: int | None, up: bool | None, master: str | None, netns: str | None, obj: str
+    ipr: Any, msg: Link, mtu: int | None, up: bool | None, master: str | None, netns: str | None, obj: str
 ) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
-    if mtu is not None and msg.get("IFLA_MTU") != mtu:
+    if mtu is not None and msg.mtu != mtu:
         attrs["mtu"] = mtu
     if master is not None and master_name(ipr, msg) != master:
         attrs["master"] = _index(ipr, master, netns, obj) if master else 0
-    if up is not None and is_up(msg) != up:
+    if up is not None and msg.up != up:
         attrs["state"] = "up" if up else "down"
     return attrs
 
@@ -367,12 +345,12 @@ class VethResource(Resource):
         self.mac = _mac(spec.get("mac"), f"{obj}: mac")
         self.peer_mac = _mac(spec.get("peer_mac"), f"{obj}: peer_mac")
 
-    def _macs(self, state: dict[str, Any], msg: Msg | None, peer_msg: Msg | None) -> dict[str, Any]:
+    def _macs(self, state: dict[str, Any], msg: Link | None, peer_msg: Link | None) -> dict[str, Any]:
         """The MACs, reported only when asked for (so that the state of a pair without them stays as it was)."""
         if self.mac is not None:
-            state["mac"] = msg.get("IFLA_ADDRESS") if msg is not None else None
+            state["mac"] = msg.mac if msg is not None else None
         if self.peer_mac is not None:
-            state["peer_mac"] = peer_msg.get("IFLA_ADDRESS") if peer_msg is not None else None
+            state["peer_mac"] = peer_msg.mac if peer_msg is not None else None
         return state
 
     def _peer_text(self, peer: str | None, peer_netns: str | None) -> str:
@@ -436,7 +414,7 @@ class VethResource(Resource):
         found = veth_peer(session, self.netns, msg, (self.peer_netns,))
         if found is None:
             return (None, _UNKNOWN)
-        return (found[0].get("IFLA_IFNAME"), found[1])
+        return (found[0].name, found[1])
 
     def read(self, session: Session) -> State:
         ipr = session.ipr(self.netns)
@@ -451,16 +429,16 @@ class VethResource(Resource):
             "netns": self.netns,
             "peer": None,
             "peer_netns": None,
-            "mtu": msg.get("IFLA_MTU"),
-            "up": is_up(msg),
+            "mtu": msg.mtu,
+            "up": msg.up,
             "bridge": master_name(ipr, msg),
         }
         if found is not None:
             peer_msg, peer_ns = found
-            state["peer"] = peer_msg.get("IFLA_IFNAME")
+            state["peer"] = peer_msg.name
             state["peer_netns"] = peer_ns
-            state["mtu"] = _same(state["mtu"], peer_msg.get("IFLA_MTU"))
-            state["up"] = _same(state["up"], is_up(peer_msg))
+            state["mtu"] = _same(state["mtu"], peer_msg.mtu)
+            state["up"] = _same(state["up"], peer_msg.up)
         return self._macs(state, msg, found[0] if found is not None else None)
 
     def want(self, current: State) -> State:
@@ -486,7 +464,7 @@ class VethResource(Resource):
         if desired is None:
             msg = find_link(ipr, self.name)
             if msg is not None:
-                ipr.link("del", index=msg["index"])  # the kernel deletes the peer in the same operation
+                ipr.link("del", index=msg.index)  # the kernel deletes the peer in the same operation
             return
         if current is None:
             self._create(session, desired)
@@ -501,12 +479,12 @@ class VethResource(Resource):
         mtu, up = desired["mtu"], desired["up"]
         changes = _end_changes(ipr, msg, mtu, up, desired["bridge"], self.netns, obj)
         peer_changes = _end_changes(peer_ipr, peer_msg, mtu, up, None, peer_ns, obj)
-        if self.mac is not None and msg.get("IFLA_ADDRESS") != self.mac:
+        if self.mac is not None and msg.mac != self.mac:
             changes["address"] = self.mac
-        if self.peer_mac is not None and peer_msg.get("IFLA_ADDRESS") != self.peer_mac:
+        if self.peer_mac is not None and peer_msg.mac != self.peer_mac:
             peer_changes["address"] = self.peer_mac
-        _set(ipr, msg["index"], obj, **changes)
-        _set(peer_ipr, peer_msg["index"], obj, **peer_changes)
+        _set(ipr, msg.index, obj, **changes)
+        _set(peer_ipr, peer_msg.index, obj, **peer_changes)
 
     def _create(self, session: Session, desired: dict[str, Any]) -> None:
         """Both ends, each directly in its namespace, in one RTM_NEWLINK request."""
@@ -594,7 +572,7 @@ class BridgeResource(Resource):
                 )
             msg = find_link(session.ipr(self.netns), port)
             if msg is not None:
-                port_mtus.append(msg.get("IFLA_MTU"))
+                port_mtus.append(msg.mtu)
         # With no mtu of its own, a bridge follows the smallest MTU of its ports.
         self._new_mtu = min(port_mtus) if port_mtus else DEFAULT_MTU
         plan_link(session, self.netns, self.name, "bridge")
@@ -606,15 +584,15 @@ class BridgeResource(Resource):
             return None
         if link_kind(msg) != "bridge":
             raise NetlabError(f"{self.key}: {self.name!r} is a {link_kind(msg)}, not a bridge")
-        stp = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_BR_STP_STATE")
-        index = msg["index"]
-        ports = sorted(link.get("IFLA_IFNAME") for link in ipr.get_links() if link.get("IFLA_MASTER") == index)
+        stp = msg.data().get("stp_state")
+        index = msg.index
+        ports = sorted(link.name for link in ipr.links() if link.master == index)
         return {
             "name": self.name,
             "netns": self.netns,
-            "mtu": msg.get("IFLA_MTU"),
+            "mtu": msg.mtu,
             "stp": bool(stp),
-            "up": is_up(msg),
+            "up": msg.up,
             "ports": ports,
         }
 
@@ -642,7 +620,7 @@ class BridgeResource(Resource):
         if desired is None:
             msg = find_link(ipr, self.name)
             if msg is not None:
-                ipr.link("del", index=msg["index"])  # the kernel releases its ports
+                ipr.link("del", index=msg.index)  # the kernel releases its ports
             return
         created = current is None
         if current is None:
@@ -656,7 +634,7 @@ class BridgeResource(Resource):
         msg = find_link(ipr, self.name)
         if msg is None:
             raise NetlabError(f"{obj}: the bridge vanished while it was being configured; run again")
-        index = msg["index"]
+        index = msg.index
         if desired["stp"] != current["stp"]:
             ipr.link("set", index=index, kind="bridge", br_stp_state=1 if desired["stp"] else 0)
         if created and self.mtu is not None:
@@ -671,7 +649,7 @@ class BridgeResource(Resource):
             except NetlinkError as exc:
                 raise NetlabError(f"{obj}: the kernel refused port {port!r} ({kernel_message(exc)})") from None
         msg = find_link(ipr, self.name)
-        if msg is not None and msg.get("IFLA_MTU") != desired["mtu"]:
+        if msg is not None and msg.mtu != desired["mtu"]:
             # A bridge without an MTU of the user's follows its ports: a port that joined moved it.
             _set(ipr, index, obj, mtu=desired["mtu"])
         if desired["up"] != current["up"]:
@@ -716,7 +694,7 @@ class LinkResource(Resource):
         msg = find_link(session.ipr(self.netns), self.name)
         if self.expect_kind is not None:
             kind = link_kind_will_be(session, self.netns, self.name)
-            if msg is not None and kind == "device" and msg["flags"] & IFF_LOOPBACK:
+            if msg is not None and kind == "device" and msg.loopback:
                 kind = "loopback"  # netlink_info's name for lo
             if kind != self.expect_kind:
                 raise NetlabError(
@@ -724,7 +702,7 @@ class LinkResource(Resource):
                     "correct kind or name (or leave kind out)"
                 )
         if msg is not None and self.mtu is not None:
-            low, high = msg.get("IFLA_MIN_MTU") or 0, msg.get("IFLA_MAX_MTU") or 0
+            low, high = msg.min_mtu or 0, msg.max_mtu or 0
             if self.mtu < low or (high and self.mtu > high):
                 raise NetlabError(
                     f"{obj}: mtu {self.mtu} is out of range for this {link_kind(msg)}; "
@@ -740,8 +718,8 @@ class LinkResource(Resource):
         return {
             "name": self.name,
             "netns": self.netns,
-            "up": is_up(msg),
-            "mtu": msg.get("IFLA_MTU"),
+            "up": msg.up,
+            "mtu": msg.mtu,
             "master": master_name(ipr, msg),
         }
 
@@ -758,7 +736,7 @@ class LinkResource(Resource):
             raise NetlabError(f"{obj}: interface {self.name!r} does not exist {where(self.netns)}")
         _set(
             ipr,
-            msg["index"],
+            msg.index,
             obj,
             **_end_changes(ipr, msg, desired["mtu"], desired["up"], desired["master"], self.netns, obj),
         )

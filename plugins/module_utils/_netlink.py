@@ -103,7 +103,10 @@ def _make_rundir_shared(rundir: str) -> None:
 
 
 class Session:
-    """One netlink session for a task: a handle per namespace, opened on first use.
+    """One netlink session for a task: namespaces entered, created and removed; a handle per namespace.
+
+    The handles the models read and write through are :class:`_nlcache.CachedSession`'s (``ipr``); this
+    base class holds pyroute2's own, which those handles use for writes (``pyroute2``).
 
     ``plan`` (_plan.Plan) records what earlier resources of the same run will create or remove, so that
     later resources are checked against the state the run is heading to, before anything changes.
@@ -169,7 +172,11 @@ class Session:
             raise NetlabError(f"network namespace {netns!r} does not exist") from None
 
     def ipr(self, netns: str | None) -> Any | None:
-        """The IPRoute handle of ``netns``; None when the namespace does not exist (yet)."""
+        """The handle the models use (_nlcache.CachedIPRoute); None when the namespace does not exist (yet)."""
+        raise NotImplementedError("Session.ipr: use _nlcache.CachedSession")
+
+    def pyroute2(self, netns: str | None) -> Any | None:
+        """pyroute2's IPRoute of ``netns``; None when the namespace does not exist (yet)."""
         if netns in self._handles:
             return self._handles[netns]
         if not self.netns_exists(netns):
@@ -217,10 +224,10 @@ class Session:
         """Delete every link of the namespace (so veth peers elsewhere go synchronously), then unmount it."""
         handle = self.ipr(name)
         if handle is not None:
-            for link in handle.get_links():
-                if link.get("ifname") != "lo":
+            for link in handle.links():
+                if link.name != "lo":
                     with contextlib.suppress(NetlinkError):
-                        handle.link("del", index=link["index"])
+                        handle.link("del", index=link.index)
         self.forget(name)
         path = netns_path(name)
         lib = libc()

@@ -20,18 +20,18 @@ def peers_elsewhere(session: Session, name: str) -> list[dict[str, Any]]:
 
     ipr = session.ipr(name)
     out: list[dict[str, Any]] = []
-    for msg in ipr.get_links() if ipr is not None else []:
-        if link_kind(msg) != "veth" or msg.get("IFLA_LINK_NETNSID") is None:
+    for msg in ipr.links() if ipr is not None else []:
+        if link_kind(msg) != "veth" or msg.link_netnsid is None:
             continue  # not a veth, or both ends are in this namespace
         found = veth_peer(session, name, msg)
         if found is None:
             continue
         peer, peer_ns = found
         peer_ipr = session.ipr(peer_ns)
-        addresses = kernel_addresses(peer_ipr, peer["index"]).get(peer["index"], [])
+        addresses = kernel_addresses(peer_ipr, peer.index).get(peer.index, [])
         out.append(
             {
-                "name": peer.get("IFLA_IFNAME"),
+                "name": peer.name,
                 "netns": peer_ns,
                 "bridge": master_name(peer_ipr, peer),
                 "addresses": addresses,
@@ -72,8 +72,8 @@ class NetnsResource(Resource):
         ipr = session.ipr(name)
         if ipr is None:
             return None
-        lo = ipr.link_lookup(ifname="lo")
-        up = bool(lo) and bool(ipr.get_links(lo[0])[0]["flags"] & 1)
+        lo = ipr.get_link(name="lo")
+        up = lo is not None and lo.up
         state: dict[str, Any] = {"name": name, "loopback": "up" if up else "down"}
         if self.state == "absent":  # what goes with it, for the diff (only then: it costs a lookup per veth)
             state["removes_peers"] = peers_elsewhere(session, name)
@@ -92,7 +92,7 @@ class NetnsResource(Resource):
         if current is None:
             session.create_netns(name)
         ipr = session.ipr(name)
-        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+        ipr.link("set", index=ipr.get_link(name="lo").index, state="up")
 
     def result(self, after: State) -> dict[str, Any]:
         return {"netns": after or {}}

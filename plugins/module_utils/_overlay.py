@@ -27,6 +27,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     keyed,
     validate_netns,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import Link, Route
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State, converge_one
 from ansible_collections.cnfs.netlab.plugins.module_utils._route import RouteResource
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname
@@ -39,7 +40,6 @@ RUN_DIR = "/run/cnfs-netlab/overlay"
 VTEP_MAC_PREFIX = (0x02, 0xCF)  # locally administered, unicast
 
 # Kernel constants
-IFF_UP = 0x1
 RTPROT_KERNEL = 2
 MAIN_TABLE = 254
 
@@ -111,25 +111,33 @@ def fresh(session: Session, netns: str | None) -> None:
         drop(netns)
 
 
-def alias(msg: Any) -> str | None:
-    return msg.get("IFLA_IFALIAS")
+def alias(msg: Link) -> str | None:
+    return msg.alias
 
 
 def ipv4_addresses(ipr: Any, index: int) -> list[str]:
-    return sorted(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET, index=index))
+    return sorted(f"{a.address}/{a.prefixlen}" for a in ipr.addresses(family=socket.AF_INET, index=index))
 
 
-def device_routes(ipr: Any, index: int) -> list[Any]:
+def device_routes(ipr: Any, index: int) -> list[Route]:
     """IPv4 routes of the main table through the device that are not the kernel's own."""
     return [
         r
-        for r in ipr.get_routes(family=socket.AF_INET, table=MAIN_TABLE)
-        if r.get("RTA_OIF") == index and r["proto"] != RTPROT_KERNEL and r["type"] == 1
+        for r in ipr.routes(family=socket.AF_INET, table=MAIN_TABLE)
+        if r.oif == index and r.proto != RTPROT_KERNEL and r.type == 1
     ]
 
 
-def route_dest(route: Any) -> str:
-    return f"{route.get('RTA_DST') or '0.0.0.0'}/{route['dst_len']}"
+def route_dest(route: Route) -> str:
+    return f"{route.dst or '0.0.0.0'}/{route.dst_len}"
+
+
+def link_mtu(ipr: Any, index: int | None, what: str) -> int:
+    """The MTU of the link ``index``; NetlabError naming ``what`` when it is gone."""
+    link = ipr.get_link(index=index) if index else None
+    if link is None:
+        raise NetlabError(f"{what}: the interface with index {index} disappeared during the run")
+    return int(link.mtu)
 
 
 def _backends() -> list[type[OverlayResource]]:
@@ -370,7 +378,7 @@ class OverlayResource(Resource):
         if ipr is None:
             raise NetlabError(f"{self.key}: network namespace {self.netns!r} does not exist")
         local = self.cfg["local"]
-        if not any(a.get("IFA_ADDRESS") == local for a in ipr.get_addr(family=socket.AF_INET)):
+        if not any(a.address == local for a in ipr.addresses(family=socket.AF_INET)):
             raise NetlabError(
                 f"{self.key}: local {local} is not an address of {self.node}: give the node's underlay address "
                 "(or assign it first with cnfs.netlab.address)"
@@ -382,21 +390,21 @@ class OverlayResource(Resource):
                     f"{self.key}: underlay_dev {self.cfg['underlay_dev']} does not exist in {self.node}: "
                     "name the device that carries the underlay, or leave underlay_dev out"
                 )
-            return int(msg.get("IFLA_MTU"))
+            return int(msg.mtu)
         mtus = []
         for peer in self.cfg["peers"]:
             try:
-                route = ipr.route("get", dst=peer["address"])[0]
+                route = ipr.route_to(peer["address"])
             except NetlinkError as exc:
                 raise NetlabError(
                     f"{self.key}: peer {peer['name']!r} ({peer['address']}) is unreachable from {self.node} "
                     f"({kernel_message(exc)}): fix the underlay first"
                 ) from None
-            mtus.append(int(ipr.link("get", index=route.get("RTA_OIF"))[0].get("IFLA_MTU")))
+            mtus.append(link_mtu(ipr, route.oif, self.key))
         if not mtus:  # no peers yet: the device that holds the local address
-            for addr in ipr.get_addr(family=socket.AF_INET):
-                if addr.get("IFA_ADDRESS") == local:
-                    mtus.append(int(ipr.link("get", index=addr["index"])[0].get("IFLA_MTU")))
+            for addr in ipr.addresses(family=socket.AF_INET):
+                if addr.address == local:
+                    mtus.append(link_mtu(ipr, addr.index, self.key))
         return min(mtus)
 
     def _tunnel_mtu(self, session: Session) -> int:

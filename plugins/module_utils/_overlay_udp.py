@@ -26,7 +26,6 @@ from typing import Any
 from ansible_collections.cnfs.netlab.plugins.module_utils._link import find_link, link_kind
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session
 from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import (
-    IFF_UP,
     MARK,
     OverlayResource,
     alias,
@@ -126,9 +125,9 @@ class UdpOverlay(OverlayResource):
             return []
         prefix = f"{self.name}-"
         return sorted(
-            msg.get("IFLA_IFNAME")
-            for msg in ipr.get_links()
-            if msg.get("IFLA_IFNAME", "").startswith(prefix) and link_kind(msg) == "tun" and alias(msg) == MARK
+            msg.name
+            for msg in ipr.links()
+            if msg.name.startswith(prefix) and link_kind(msg) == "tun" and alias(msg) == MARK
         )
 
     # -- read, want -------------------------------------------------------------------------
@@ -138,7 +137,7 @@ class UdpOverlay(OverlayResource):
         tunnels = {}
         for dev in self.existing_devs(ipr):
             msg = find_link(ipr, dev)
-            index = msg["index"]
+            index = msg.index
             process = self.process(dev).find()
             args = process[1] if process else {"remote": None, "local": None, "port": None}
             disabled = read_dev_sysctl(session, self.netns, "ipv6", dev, "disable_ipv6")
@@ -147,8 +146,8 @@ class UdpOverlay(OverlayResource):
                 "remote": args["remote"],
                 "local": args["local"],
                 "port": args["port"],
-                "mtu": msg.get("IFLA_MTU"),
-                "up": bool(msg["flags"] & IFF_UP),
+                "mtu": msg.mtu,
+                "up": msg.up,
                 "addresses": ipv4_addresses(ipr, index),
                 "routes": sorted(route_dest(r) for r in device_routes(ipr, index)),
                 "ipv6": "enabled" if disabled == 0 else "disabled",
@@ -193,7 +192,7 @@ class UdpOverlay(OverlayResource):
             self._dev_sysctls(session, dev, "restored")
             msg = find_link(ipr, dev)
             if msg is not None:
-                ipr.link("del", index=msg["index"])  # its routes and addresses go with it
+                ipr.link("del", index=msg.index)  # its routes and addresses go with it
             process.forget()
         for dev, tunnel in want.items():
             if have.get(dev) != tunnel:
@@ -209,7 +208,7 @@ class UdpOverlay(OverlayResource):
             fresh(session, self.netns)
             created = True
             have = None
-        index = find_link(ipr, dev)["index"]
+        index = find_link(ipr, dev).index
         if created:
             ipr.link("set", index=index, ifalias=MARK)
         # Before the device is up: nothing leaves it unasked.
@@ -232,7 +231,7 @@ class UdpOverlay(OverlayResource):
         def attached() -> bool:
             fresh(session, self.netns)
             msg = find_link(ipr, dev)
-            return msg is not None and bool(msg.get("IFLA_CARRIER"))
+            return msg is not None and msg.carrier
 
         process = self.process(dev)
         process.stop()

@@ -13,14 +13,12 @@ State: ``{"backend": "vxlan", "name", "vni", "local", "port", "learning", "under
 
 from __future__ import annotations
 
-import contextlib
 import socket
 from typing import Any
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._link import find_link
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlinkError, Session
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import Session
 from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import (
-    IFF_UP,
     MARK,
     OverlayResource,
     bounded_int,
@@ -56,13 +54,10 @@ class VxlanOverlay(OverlayResource):
         if ipr is None or not self.existing_devs(ipr):
             return None
         msg = find_link(ipr, self.name)
-        index = msg["index"]
-        data = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
-        link = data.get("IFLA_VXLAN_LINK")
-        underlay = None
-        if link:
-            with contextlib.suppress(NetlinkError, IndexError):
-                underlay = ipr.link("get", index=link)[0].get("IFLA_IFNAME")
+        index = msg.index
+        data = msg.data()
+        lower = ipr.get_link(index=data["link"]) if data.get("link") else None
+        underlay = lower.name if lower is not None else None
         fdb = {}
         for entry in ipr.fdb("dump", ifindex=index):
             if entry.get("ifindex") == index and entry.get("NDA_DST"):
@@ -72,18 +67,18 @@ class VxlanOverlay(OverlayResource):
             for n in ipr.neigh("dump", ifindex=index, family=socket.AF_INET)
             if n.get("ifindex") == index and n["state"] & NUD_PERMANENT
         }
-        routes = {route_dest(r): r.get("RTA_GATEWAY") for r in device_routes(ipr, index)}
+        routes = {route_dest(r): r.gateway for r in device_routes(ipr, index)}
         return {
             "backend": "vxlan",
             "name": self.name,
-            "vni": data.get("IFLA_VXLAN_ID"),
-            "local": data.get("IFLA_VXLAN_LOCAL"),
-            "port": data.get("IFLA_VXLAN_PORT"),
-            "learning": bool(data.get("IFLA_VXLAN_LEARNING")),
+            "vni": data.get("id"),
+            "local": data.get("local"),
+            "port": data.get("port"),
+            "learning": bool(data.get("learning")),
             "underlay_dev": underlay,
-            "mac": msg.get("IFLA_ADDRESS"),
-            "mtu": msg.get("IFLA_MTU"),
-            "up": bool(msg["flags"] & IFF_UP),
+            "mac": msg.mac,
+            "mtu": msg.mtu,
+            "up": msg.up,
             "addresses": ipv4_addresses(ipr, index),
             "fdb": dict(sorted(fdb.items())),
             "neighbours": dict(sorted(neighbours.items())),
@@ -117,11 +112,11 @@ class VxlanOverlay(OverlayResource):
         msg = find_link(ipr, self.name) if current is not None else None
         if desired is None:
             if msg is not None:
-                ipr.link("del", index=msg["index"])  # fdb, neighbours, routes and addresses go with it
+                ipr.link("del", index=msg.index)  # fdb, neighbours, routes and addresses go with it
             return
         fixed = ("vni", "local", "port", "learning", "underlay_dev")
         if msg is not None and any(current[k] != desired[k] for k in fixed):
-            ipr.link("del", index=msg["index"])
+            ipr.link("del", index=msg.index)
             msg = None
             current = None
         if msg is None:
@@ -136,15 +131,15 @@ class VxlanOverlay(OverlayResource):
                 "mtu": desired["mtu"],
             }
             if desired["underlay_dev"]:
-                attrs["vxlan_link"] = find_link(ipr, desired["underlay_dev"])["index"]
+                attrs["vxlan_link"] = find_link(ipr, desired["underlay_dev"]).index
             ipr.link("add", **attrs)
             msg = find_link(ipr, self.name)
-            ipr.link("set", index=msg["index"], ifalias=MARK)
-        index = msg["index"]
+            ipr.link("set", index=msg.index, ifalias=MARK)
+        index = msg.index
         # Only what differs: setting the MAC, even to the same value, flushes every neighbour of the device.
-        if msg.get("IFLA_MTU") != desired["mtu"]:
+        if msg.mtu != desired["mtu"]:
             ipr.link("set", index=index, mtu=desired["mtu"])
-        if msg.get("IFLA_ADDRESS") != desired["mac"]:
+        if msg.mac != desired["mac"]:
             ipr.link("set", index=index, address=desired["mac"])
             current = dict(current, neighbours={}) if current is not None else None
         self.set_addresses(ipr, index, desired["addresses"])

@@ -27,8 +27,8 @@ from typing import Any
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._link import find_link
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, NetlinkError, Session
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import Route
 from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import (
-    IFF_UP,
     MARK,
     OverlayResource,
     device_routes,
@@ -80,13 +80,9 @@ def wireguard_supported() -> bool:
     return True
 
 
-def _table_routes(ipr: Any, index: int, table: int) -> list[Any]:
+def _table_routes(ipr: Any, index: int, table: int) -> list[Route]:
     """IPv4 routes of ``table`` through the device."""
-    return [
-        r
-        for r in ipr.get_routes(family=socket.AF_INET)
-        if (r.get("RTA_TABLE") or r["table"]) == table and r.get("RTA_OIF") == index
-    ]
+    return [r for r in ipr.routes(family=socket.AF_INET, table=table) if r.oif == index]
 
 
 def _wg_rules(ipr: Any) -> list[str]:
@@ -200,7 +196,7 @@ class WireguardOverlay(OverlayResource):
         # state=key looks at the key file only: the device is neither read nor changed.
         if self.state != "key" and ipr is not None and self.existing_devs(ipr):
             msg = find_link(ipr, self.name)
-            index = msg["index"]
+            index = msg.index
             with session.inside(self.netns):
                 wg = open_wireguard()
             try:
@@ -214,8 +210,8 @@ class WireguardOverlay(OverlayResource):
             device = {
                 "public_key": config["public_key"],
                 "port": config["port"],
-                "mtu": msg.get("IFLA_MTU"),
-                "up": bool(msg["flags"] & IFF_UP),
+                "mtu": msg.mtu,
+                "up": msg.up,
                 "addresses": ipv4_addresses(ipr, index),
                 "peers": dict(sorted(peers.items())),
                 "routes": sorted(route_dest(r) for r in device_routes(ipr, index)),
@@ -281,7 +277,7 @@ class WireguardOverlay(OverlayResource):
         msg = find_link(ipr, self.name) if ipr is not None and have.get("device") is not None else None
         if device is None:
             if msg is not None:
-                ipr.link("del", index=msg["index"])  # its peers, routes (in every table) and addresses go with it
+                ipr.link("del", index=msg.index)  # its peers, routes (in every table) and addresses go with it
             self._set_rules(ipr, have.get("rules") or [], [])
             return
         private = read_key_file(key_file, self.key)
@@ -292,10 +288,10 @@ class WireguardOverlay(OverlayResource):
         if msg is None:
             ipr.link("add", ifname=self.name, kind="wireguard")
             msg = find_link(ipr, self.name)
-            ipr.link("set", index=msg["index"], ifalias=MARK)
+            ipr.link("set", index=msg.index, ifalias=MARK)
             before = None
-        index = msg["index"]
-        if msg.get("IFLA_MTU") != device["mtu"]:
+        index = msg.index
+        if msg.mtu != device["mtu"]:
             ipr.link("set", index=index, mtu=device["mtu"])
         self.set_addresses(ipr, index, device["addresses"])
         with session.inside(self.netns):

@@ -283,12 +283,13 @@ class Prober:
         """The MTU of the device the route to the target uses (for a full-size don't-fragment probe)."""
         ipr = self.session.ipr(target.netns)
         try:
-            routes = ipr.route("get", dst=target.address)
-            oif = routes[0].get_attr("RTA_OIF")
-            link = ipr.get_links(oif)[0]
-        except (NetlinkError, IndexError, TypeError) as exc:
+            route = ipr.route_to(target.address)
+        except NetlinkError as exc:
             raise _NoRoute(f"no route to {target.address} ({getattr(exc, 'args', [''])[-1] or exc})") from None
-        return int(link.get_attr("IFLA_MTU"))
+        link = ipr.get_link(index=route.oif) if route.oif else None
+        if link is None:
+            raise _NoRoute(f"no route to {target.address} (no output device)")
+        return int(link.mtu)
 
     def _sizes(self, targets: list[Target]) -> None:
         """Fill in the default ICMP payload sizes (read from the kernel; never inside Session.inside)."""

@@ -37,6 +37,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     validate_netns,
     where,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import Route
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, State
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ROUTE_TYPES, ifname
 
@@ -278,26 +279,27 @@ def normalise_route(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def route_state(msg: Any, names: dict[int, str], netns: str | None) -> dict[str, Any]:
-    """The state shape of an RTM_NEWROUTE message."""
-    family = "inet6" if msg["family"] == AF_INET6 else "inet"
-    dst_len = msg["dst_len"]
-    dest = "default" if dst_len == 0 else ipaddress.ip_network(f"{msg.get_attr('RTA_DST')}/{dst_len}").with_prefixlen
-    rtype = type_name(msg["type"])
-    gateway = msg.get_attr("RTA_GATEWAY")
-    oif = msg.get_attr("RTA_OIF")
-    flags = msg["flags"]
-    multipath = msg.get_attr("RTA_MULTIPATH")
-    if multipath and gateway is None and oif is None:
-        # Not managed as such: shown (and replaced) as its first hop.
-        hop = multipath[0]
-        gateway = hop.get_attr("RTA_GATEWAY")
-        oif = hop["oif"]
-        flags |= hop["flags"]
+def route_state(msg: Route, names: dict[int, str], netns: str | None) -> dict[str, Any]:
+    """The state shape of a route record."""
+    family = "inet6" if msg.family == AF_INET6 else "inet"
+    dst_len = msg.dst_len
+    dest = "default" if dst_len == 0 else ipaddress.ip_network(f"{msg.dst}/{dst_len}").with_prefixlen
+    rtype = type_name(msg.type)
+    gateway = msg.gateway
+    oif = msg.oif
+    flags = msg.flags
+    if gateway is None and oif is None:
+        multipath = msg.multipath
+        if multipath:
+            # Not managed as such: shown (and replaced) as its first hop.
+            hop = multipath[0]
+            gateway = hop.gateway
+            oif = hop.oif
+            flags |= hop.flags
     if rtype in NO_NEXTHOP:
         gateway = oif = None
-    metric = msg.get_attr("RTA_PRIORITY") or 0
-    table = msg.get_attr("RTA_TABLE") or msg["table"]
+    metric = msg.metric
+    table = msg.table
     return {
         "netns": netns,
         "dest": dest,
@@ -307,9 +309,9 @@ def route_state(msg: Any, names: dict[int, str], netns: str | None) -> dict[str,
         "type": rtype,
         "gateway": str(ipaddress.ip_address(gateway)) if gateway else None,
         "dev": names.get(oif, str(oif)) if oif is not None else None,
-        "scope": scope_name(msg["scope"]),
+        "scope": scope_name(msg.scope),
         "onlink": bool(flags & RTNH_F_ONLINK),
-        "proto": proto_name(msg["proto"]),
+        "proto": proto_name(msg.proto),
     }
 
 
@@ -425,7 +427,7 @@ class RouteResource(Resource):
         if ipr is None:
             return False
         names = link_names(ipr)
-        for msg in ipr.get_routes(family=FAMILIES[n["family"]]):
+        for msg in ipr.routes(family=FAMILIES[n["family"]]):
             route = route_state(msg, names, self.netns)
             if route["gateway"] or route["type"] not in ("unicast", "local"):
                 continue
@@ -443,14 +445,10 @@ class RouteResource(Resource):
         dst_len = 0 if n["dest"] == "default" else ipaddress.ip_network(n["dest"]).prefixlen
         dst = None if n["dest"] == "default" else ipaddress.ip_network(n["dest"]).network_address
         names: dict[int, str] | None = None
-        for msg in ipr.get_routes(family=FAMILIES[n["family"]]):
-            if msg["dst_len"] != dst_len or msg["tos"] != 0 or msg["src_len"] != 0:
+        for msg in ipr.routes(family=FAMILIES[n["family"]], table=n["table"]):
+            if msg.dst_len != dst_len or msg.tos != 0 or msg.src_len != 0 or msg.metric != n["metric"]:
                 continue
-            if (msg.get_attr("RTA_TABLE") or msg["table"]) != n["table"]:
-                continue
-            if (msg.get_attr("RTA_PRIORITY") or 0) != n["metric"]:
-                continue
-            if dst is not None and ipaddress.ip_address(msg.get_attr("RTA_DST")) != dst:
+            if dst is not None and ipaddress.ip_address(msg.dst) != dst:
                 continue
             if names is None:
                 names = link_names(ipr)
@@ -471,10 +469,10 @@ class RouteResource(Resource):
             return
         index = None
         if target["dev"] is not None:
-            found = ipr.link_lookup(ifname=target["dev"])
-            if not found:
+            link = ipr.get_link(name=target["dev"])
+            if link is None:
                 raise NetlabError(f"{self.key}: dev {target['dev']} does not exist {where(self.netns)}")
-            index = found[0]
+            index = link.index
         args = netlink_args(target, index)
         if desired is None:
             command = "del"

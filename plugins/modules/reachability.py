@@ -239,9 +239,9 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._args import NETNS_ARG
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     PYROUTE2_IMPORT_ERROR,
     NetlabError,
-    Session,
     validate_netns,
 )
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 from ansible_collections.cnfs.netlab.plugins.module_utils._reach import TARGET_SPEC, check_reachability
 
 
@@ -261,7 +261,7 @@ def main() -> None:
     netns = module.params["netns"]
     try:
         validate_netns(netns)
-        with Session() as session:
+        with CachedSession() as session:
             start = time.monotonic()
             results = check_reachability(session, netns, module.params["targets"])
             elapsed = round(time.monotonic() - start, 3)

@@ -25,7 +25,6 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._args import (
     SYSCTL_SPEC,
     VETH_SPEC,
 )
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import Session
 from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 from ansible_collections.cnfs.netlab.plugins.module_utils._node import build_resources
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import converge
@@ -65,7 +64,7 @@ def run(module: str, params: dict[str, Any], check: bool = False) -> dict[str, A
     """One small module's run: its converge; returns changed, before, after (NetlabError propagates)."""
     _spec, model = _models()[module]
     resource = model(module_params(module, params))
-    with Session() as session:
+    with CachedSession() as session:
         outcome = converge(session, [resource], check)
     return {
         "changed": outcome["changed"],

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from kernel import Namespaces, addresses, ip, links, run, run_node, snapshot, sysctl
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._info import Gatherer
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 
 SETTINGS = settings(
     max_examples=25,
@@ -110,7 +111,7 @@ def assert_kernel_is(params: dict[str, Any], a: str, b: str) -> None:
 
 
 def fed_back(a: str, b: str) -> dict[str, Any]:
-    with Session() as session:
+    with CachedSession() as session:
         return Gatherer(session, include=("links", "addresses", "routes"), tables=["all"]).gather([a, b])["node"]
 
 

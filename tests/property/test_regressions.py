@@ -13,7 +13,8 @@ import pytest
 from kernel import Namespaces, ip, links, node_params, run, run_node, snapshot, sysctl
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._info import Gatherer
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 
 
 def veth(netns: str, a: str, b: str, mtu: int | None = None) -> None:
@@ -156,7 +157,7 @@ def test_netlink_info_links_and_routes_fed_back_change_nothing(ns: Namespaces) -
         ],
     )
     before = snapshot([a, b])
-    with Session() as session:
+    with CachedSession() as session:
         facts = Gatherer(session).gather([a, b])
     items = facts["namespaces"][a]["links"] + facts["namespaces"][b]["links"]
     assert {item["name"] for item in items} >= {"lo", "br0", "v1", "eth0"}

@@ -169,11 +169,11 @@ class Lab:
         if run.rc == 0 and not os.path.exists(self.dir):
             return
         from ansible_collections.cnfs.netlab.plugins.module_utils._labnode import build_resources
-        from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import Session
+        from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
         from ansible_collections.cnfs.netlab.plugins.module_utils._resource import converge
 
         _paths, resources, _nodes = build_resources({"name": self.name, "state": "absent", "state_dir": self.state_dir})
-        with Session() as session:
+        with CachedSession() as session:
             converge(session, resources, check_mode=False)
 
 

@@ -22,7 +22,8 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._link import (
     mtu_value,
     plan_link,
 )
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session, keyed, where
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, keyed, where
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 
 PAIR = {"name": "va", "netns": "con1", "peer": "vb", "peer_netns": "con2"}
 VETH_NOW = {
@@ -244,7 +245,7 @@ def test_link_rejects_bad_specs(spec, msg):
 # A real Session in the test's own namespace, read-only: nothing is created or changed.
 @pytest.fixture
 def session():
-    with Session() as s:
+    with CachedSession() as s:
         yield s
 
 

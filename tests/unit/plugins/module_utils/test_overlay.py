@@ -15,7 +15,8 @@ import pytest
 
 from ansible_collections.cnfs.netlab.plugins.module_utils import _overlay, _overlay_udp, _overlay_wireguard
 from ansible_collections.cnfs.netlab.plugins.module_utils._args import OVERLAY_SPEC
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import state_dir, vtep_address, vtep_mac
 from ansible_collections.cnfs.netlab.plugins.module_utils._overlay_backends import (
     BACKEND_CLASSES,
@@ -203,7 +204,7 @@ def test_key_names_backend_device_and_namespace():
 def test_check_reports_missing_socat(monkeypatch):
     monkeypatch.setattr(_overlay_udp, "find_socat", lambda: None)
     res = select_backend(spec())
-    with Session() as session, pytest.raises(NetlabError) as err:
+    with CachedSession() as session, pytest.raises(NetlabError) as err:
         res.check(session)
     assert "socat is not installed on node" in str(err.value)
     assert "apt-get install socat" in str(err.value)
@@ -214,7 +215,7 @@ def test_check_wireguard_without_kernel_support_fails_clearly(monkeypatch, tmp_p
     monkeypatch.setattr(_overlay_wireguard, "wireguard_supported", lambda: False)
     key_file = tmp_path / "wg0.key"
     res = select_backend(wg_spec(state=state, key_file=str(key_file)))
-    with Session() as session, pytest.raises(NetlabError) as err:
+    with CachedSession() as session, pytest.raises(NetlabError) as err:
         res.check(session)
     text = str(err.value)
     assert text.startswith("overlay wireguard wg0: the kernel of node ")
@@ -225,7 +226,7 @@ def test_check_wireguard_without_kernel_support_fails_clearly(monkeypatch, tmp_p
 def test_check_wireguard_on_this_kernel_matches_its_support(tmp_path):
     """The real probe: this machine's kernel has no WireGuard; the Vagrant VMs' kernel has it."""
     res = select_backend(wg_spec(state="key", key_file=str(tmp_path / "wg0.key")))
-    with Session() as session:
+    with CachedSession() as session:
         if _overlay_wireguard.wireguard_supported():
             res.check(session)
         else:
@@ -236,7 +237,7 @@ def test_check_wireguard_on_this_kernel_matches_its_support(tmp_path):
 
 def test_check_wireguard_absent_needs_no_kernel_support(monkeypatch):
     monkeypatch.setattr(_overlay_wireguard, "wireguard_supported", lambda: False)
-    with Session() as session:
+    with CachedSession() as session:
         select_backend({"backend": "wireguard", "state": "absent"}).check(session)
 
 
@@ -247,7 +248,7 @@ def test_check_wireguard_refuses_a_peer_with_this_nodes_own_key(monkeypatch, tmp
     own = encode_key(public_key(b"\x01" * 32))
     peers = [dict(WG_PEERS[0]), dict(WG_PEERS[1], public_key=own), WG_PEERS[2]]
     res = select_backend(wg_spec(key_file=key_file, peers=peers))
-    with Session() as session, pytest.raises(NetlabError) as err:
+    with CachedSession() as session, pytest.raises(NetlabError) as err:
         res.check(session)
     assert f"peer 'node2' has this node's own public key {own}" in str(err.value)
     assert "need a key_file of their own" in str(err.value)
@@ -257,7 +258,7 @@ def test_check_wireguard_refuses_a_key_file_without_a_key(monkeypatch, tmp_path)
     monkeypatch.setattr(_overlay_wireguard, "wireguard_supported", lambda: True)
     key_file = tmp_path / "wg0.key"
     key_file.write_text("garbage\n")
-    with Session() as session, pytest.raises(NetlabError) as err:
+    with CachedSession() as session, pytest.raises(NetlabError) as err:
         select_backend(wg_spec(state="key", key_file=str(key_file))).check(session)
     assert f"key_file {key_file} does not hold a WireGuard private key" in str(err.value)
     assert key_file.read_text() == "garbage\n"
@@ -403,7 +404,7 @@ def test_wireguard_state_never_holds_a_private_key(tmp_path, monkeypatch):
     private = b"\x05" * 32
     write_key_file(key_file, private)
     res = select_backend({"backend": "wireguard", "state": "key", "key_file": key_file})
-    with Session() as session:
+    with CachedSession() as session:
         res.check(session)
         state = res.read(session)
         assert state == {
@@ -426,7 +427,7 @@ def test_state_key_makes_the_key_once(tmp_path, monkeypatch):
     monkeypatch.setattr(_overlay_wireguard, "wireguard_supported", lambda: True)
     key_file = tmp_path / "keys" / "wg0.key"
     spec_ = {"backend": "wireguard", "state": "key", "key_file": str(key_file)}
-    with Session() as session:
+    with CachedSession() as session:
         res = select_backend(spec_)
         out = converge(session, [res], check_mode=True)
         assert out["changed"] and not key_file.exists()

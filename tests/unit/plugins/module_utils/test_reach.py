@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, Session
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 from ansible_collections.cnfs.netlab.plugins.module_utils._reach import (
     Prober,
     Target,
@@ -272,7 +273,7 @@ def test_an_answer_counts_only_on_a_socket_of_the_namespace_that_sent_the_probe(
 def test_a_missing_target_namespace_is_a_failed_result(tmp_path: Path) -> None:
     placeholder = tmp_path / "stale"  # a plain file, like the mount point of an unmounted namespace
     placeholder.write_bytes(b"")
-    with Session() as session:
+    with CachedSession() as session:
         results = check_reachability(
             session,
             None,
@@ -295,5 +296,5 @@ def test_a_missing_target_namespace_is_a_failed_result(tmp_path: Path) -> None:
 def test_a_missing_module_namespace_fails_the_run(tmp_path: Path) -> None:
     gone = str(tmp_path / "gone")
     message = f"reachability: network namespace '{gone}' does not exist; create it first"
-    with Session() as session, pytest.raises(NetlabError, match=re.escape(message)):
+    with CachedSession() as session, pytest.raises(NetlabError, match=re.escape(message)):
         check_reachability(session, gone, [{"address": "10.0.0.1", "netns": str(tmp_path / "other")}])

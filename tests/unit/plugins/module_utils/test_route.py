@@ -10,6 +10,7 @@ import pytest
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import RTM_NEWROUTE, parse_message
 from ansible_collections.cnfs.netlab.plugins.module_utils._route import (
     TYPES,
     RouteResource,
@@ -24,7 +25,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._route import (
 
 
 def _msg(family=2, dst_len=24, table=254, rtype=1, scope=0, proto=4, flags=0, attrs=()):
-    """A real pyroute2 route message, as a dump returns it."""
+    """A route record parsed from the bytes the kernel sends (encoded by pyroute2)."""
     msg = rtmsg()
     msg["family"] = family
     msg["dst_len"] = dst_len
@@ -34,7 +35,10 @@ def _msg(family=2, dst_len=24, table=254, rtype=1, scope=0, proto=4, flags=0, at
     msg["proto"] = proto
     msg["flags"] = flags
     msg["attrs"] = list(attrs)
-    return msg
+    msg["header"]["type"] = RTM_NEWROUTE
+    msg.encode()
+    data = bytes(msg.data)
+    return parse_message(data, 0, len(data), RTM_NEWROUTE)
 
 
 @pytest.mark.parametrize(
