@@ -179,7 +179,7 @@ def verify_seconds(nodes: int, containers: int) -> float:
 def _lab_ctl_main(action: str, name: str, count: int) -> int:
     sys.path.insert(0, str(REPO / ".collections"))
     from ansible_collections.cnfs.netlab.plugins.module_utils._labnode import build_resources
-    from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import Session
+    from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
     from ansible_collections.cnfs.netlab.plugins.module_utils._resource import converge
 
     steps = {"up": ["present"], "down": ["absent"], "reset": ["absent", "present"]}[action]
@@ -188,7 +188,7 @@ def _lab_ctl_main(action: str, name: str, count: int) -> int:
         if state == "present":
             params["nodes"] = [{"name": n, "underlay_address": f"{a}/24"} for n, a in node_addresses(count)]
         _paths, resources, _nodes = build_resources(params)
-        with Session() as session:
+        with CachedSession() as session:
             converge(session, resources, check_mode=False)
     return 0
 
