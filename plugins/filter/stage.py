@@ -1,7 +1,7 @@
 # Copyright (c) cnfs.netlab contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the stage roles: the plans of the lab description, the node module's lists against the record
-on the node, and verify's checks and table. The logic is in plugin_utils/_stage.py and plugin_utils/_verify.py."""
+"""Filters of the stage roles: the plans of the lab description, the record of a plan, and verify's checks and
+table. The logic is in plugin_utils/_stage.py and plugin_utils/_verify.py."""
 
 from __future__ import annotations
 
@@ -27,29 +27,14 @@ def _host_view(hostvars: Any, host: str) -> dict[str, Any]:
 
 
 def _records(records: Any) -> dict[str, Any]:
-    return {h: r for h, r in (records or {}).items() if isinstance(r, Mapping) and r.get("resources") is not None}
+    return {h: r for h, r in (records or {}).items() if isinstance(r, Mapping) and isinstance(r.get("plan"), Mapping)}
 
 
-def stage_plans(
-    hostvars: Any,
-    stage: str,
-    nodes: list[str],
-    overrides: dict[str, Any] | None = None,
-    records: dict[str, Any] | None = None,
-    renumber: bool = False,
-) -> dict[str, Any]:
-    recorded = {h: r["plan"]["index"] for h, r in _records(records).items() if "plan" in r}
+def stage_plans(hostvars: Any, stage: str, nodes: list[str], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
-        return _stage.plan_stage(
-            stage, list(nodes), {h: _host_view(hostvars, h) for h in nodes}, dict(overrides or {}), recorded, renumber
-        )
+        return _stage.plan_stage(stage, list(nodes), {h: _host_view(hostvars, h) for h in nodes}, dict(overrides or {}))
     except NetlabError as exc:
         raise AnsibleFilterError(f"the plan cannot work: {exc}") from None
-
-
-def stage_resources(plan: dict[str, Any] | None, record: Any = None) -> dict[str, Any]:
-    record = record if isinstance(record, Mapping) and record.get("resources") is not None else None
-    return _stage.converge_resources(None if plan is None else plan["resources"], record)
 
 
 def stage_record(plan: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +98,6 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "stage_plans": stage_plans,
-            "stage_resources": stage_resources,
             "stage_record": stage_record,
             "verify_checks": verify_checks,
             "verify_table": verify_table,

@@ -879,13 +879,14 @@ def lab_result(paths: LabPaths, nodes: list[dict[str, str]], present: bool) -> d
 
 def run_lab(module: Any) -> None:
     """Glue for the lab module: validate, converge in one session, exit with diff and the lab's layout."""
-    from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import PYROUTE2_IMPORT_ERROR
+    from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import pyroute2_import_error
     from ansible_collections.cnfs.netlab.plugins.module_utils._resource import converge
 
-    if PYROUTE2_IMPORT_ERROR is not None:
+    missing = pyroute2_import_error()
+    if missing is not None:
         from ansible.module_utils.basic import missing_required_lib
 
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=missing)
     if os.geteuid() != 0:
         module.fail_json(msg="the lab needs root: its nodes are namespaces and mounts (run with become or as root)")
     try:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import importlib.util
 import os
 import re
-import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,16 +29,49 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._nsfs import (
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._plan import Plan
 
-PYROUTE2_IMPORT_ERROR: str | None
-try:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-except ImportError:  # pragma: no cover - exercised on hosts without pyroute2
-    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
-    IPRoute = None
-    NetlinkError = OSError
-else:
-    PYROUTE2_IMPORT_ERROR = None
+
+class NetlinkError(Exception):
+    """A netlink request the kernel refused; ``code`` is its errno.
+
+    Raised by the fast reader (_nlcache.py) and, converted by :func:`kernel_calls`, for pyroute2's own
+    NetlinkError: so that one ``except NetlinkError`` catches both, and pyroute2 (about 0.1 s to import) is
+    imported only by a run that writes or reads what the fast reader does not (neighbours, rules, WireGuard).
+    """
+
+    def __init__(self, code: int, msg: str | None = None) -> None:
+        super().__init__(code, msg or os.strerror(code))
+        self.code = code
+
+
+@contextlib.contextmanager
+def kernel_calls() -> Iterator[None]:
+    """Run pyroute2 calls with their NetlinkError raised as :class:`NetlinkError`."""
+    try:
+        yield
+    except Exception as exc:
+        from pyroute2.netlink.exceptions import NetlinkError as Pyroute2NetlinkError
+
+        if isinstance(exc, Pyroute2NetlinkError):
+            raise NetlinkError(exc.code, exc.args[1] if len(exc.args) > 1 else None) from exc
+        raise
+
+
+def pyroute2_import_error() -> str | None:
+    """None when pyroute2 is installed (it is imported on first use, not here), else why it is not."""
+    try:
+        found = importlib.util.find_spec("pyroute2") is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else "ModuleNotFoundError: No module named 'pyroute2'"
+
+
+def _iproute() -> Any:
+    try:
+        from pyroute2.iproute import IPRoute
+    except ImportError:
+        raise NetlabError("the Python library pyroute2 is missing on the managed node") from None
+    return IPRoute
+
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
@@ -113,8 +146,6 @@ class Session:
     """
 
     def __init__(self) -> None:
-        if IPRoute is None:
-            raise NetlabError("the Python library pyroute2 is missing on the managed node")
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self._handles: dict[str | None, Any] = {}
         self.plan = Plan()
@@ -181,8 +212,9 @@ class Session:
             return self._handles[netns]
         if not self.netns_exists(netns):
             return None
+        iproute = _iproute()
         with self.inside(netns):
-            handle = IPRoute()
+            handle = iproute()
         self._handles[netns] = handle
         return handle
 

@@ -33,6 +33,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
     NetlabError,
     NetlinkError,
     Session,
+    kernel_calls,
     netns_path,
     where,
 )
@@ -42,7 +43,8 @@ NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_DUMP, NLM_F_DUMP_INTR = 0x1, 0x300, 0x10
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR = 16, 18, 20, 22
-RTM_NEWROUTE, RTM_GETROUTE, RTM_NEWNSID, RTM_GETNSID = 24, 26, 88, 90
+RTM_NEWROUTE, RTM_GETROUTE, RTM_NEWNEIGH, RTM_GETNEIGH = 24, 26, 28, 30
+RTM_NEWNSID, RTM_GETNSID = 88, 90
 IFLA_IFNAME, IFLA_EXT_MASK = 3, 29
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 NETNSA_NSID, NETNSA_FD = 1, 3
@@ -61,6 +63,9 @@ IFINFO = struct.Struct("=BxHiII")
 IFADDR = struct.Struct("=BBBBI")
 RTMSG = struct.Struct("=BBBBBBBBI")
 RTNH = struct.Struct("=HBBi")
+NDMSG = struct.Struct("=BxxxiHBB")
+AF_BRIDGE = 7
+NDA_DST, NDA_LLADDR = 1, 2
 OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
 
 
@@ -282,11 +287,27 @@ class Route:
         return f"<Route {self.dst or 'default'}/{self.dst_len} table {self.table}>"
 
 
-Record = Union[Link, Address, Route]  # noqa: UP007 - a runtime alias
+class Neigh:
+    """One neighbour or forwarding database entry (RTM_NEWNEIGH)."""
+
+    __slots__ = ("_attrs", "family", "flags", "ifindex", "state", "type")
+
+    def __init__(self, fields: tuple[int, ...], attrs: dict[int, bytes]) -> None:
+        self.family, self.ifindex, self.state, self.flags, self.type = fields
+        self._attrs = attrs
+
+    dst = property(lambda self: _attr(self._attrs, NDA_DST, _ip), doc="the neighbour's (or VTEP's) IP address")
+    lladdr = property(lambda self: _attr(self._attrs, NDA_LLADDR, _mac))
+
+    def __repr__(self) -> str:
+        return f"<Neigh {self.lladdr} {self.dst} on {self.ifindex}>"
+
+
+Record = Union[Link, Address, Route, Neigh]  # noqa: UP007 - a runtime alias
 
 
 def parse_message(data: bytes | memoryview, offset: int, length: int, msg_type: int) -> Record:
-    """The record of one RTM_NEWLINK, RTM_NEWADDR or RTM_NEWROUTE message."""
+    """The record of one RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE or RTM_NEWNEIGH message."""
     body = offset + HDR.size
     end = offset + length
     if msg_type == RTM_NEWLINK:
@@ -295,6 +316,8 @@ def parse_message(data: bytes | memoryview, offset: int, length: int, msg_type: 
     if msg_type == RTM_NEWADDR:
         family, prefixlen, flags, scope, index = IFADDR.unpack_from(data, body)
         return Address(family, prefixlen, flags, scope, index, parse_attrs(data, body + IFADDR.size, end))
+    if msg_type == RTM_NEWNEIGH:
+        return Neigh(NDMSG.unpack_from(data, body), parse_attrs(data, body + NDMSG.size, end))
     return Route(RTMSG.unpack_from(data, body), parse_attrs(data, body + RTMSG.size, end))
 
 
@@ -350,7 +373,7 @@ class FastReader:
                             if code:
                                 raise NetlinkError(code, os.strerror(code))
                             finished = True
-                        elif rtype in (RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE):
+                        elif rtype in (RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWNEIGH):
                             replies.append((rtype, parse_message(view, offset, length, rtype)))
                             finished = finished or done
                         else:
@@ -386,6 +409,12 @@ class FastReader:
     def dump_routes(self) -> list[Route]:
         body = RTMSG.pack(AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0, 0)
         return [m for t, m in self.request(RTM_GETROUTE, NLM_F_DUMP, body) if t == RTM_NEWROUTE]
+
+    def dump_neigh(self, family: int) -> list[Neigh]:
+        """Neighbours of ``family`` (AF_INET, AF_INET6), or with AF_BRIDGE the forwarding database entries
+        (a VXLAN device's remote entries among them)."""
+        body = NDMSG.pack(family, 0, 0, 0, 0)
+        return [m for t, m in self.request(RTM_GETNEIGH, NLM_F_DUMP, body) if t == RTM_NEWNEIGH]
 
     def route_to(self, dst: str) -> Route:
         """The route the kernel would take to the address ``dst`` (``ip route get``); NetlinkError if none."""
@@ -524,6 +553,15 @@ class CachedIPRoute:
         """The route the kernel takes to ``dst`` now (not cached)."""
         return self._reader.route_to(dst)
 
+    # -- neighbours and forwarding database entries (not cached: their writes are pyroute2's own) -----------
+    def neighbours(self, index: int, family: int = AF_INET) -> list[Neigh]:
+        """The neighbour entries of the link ``index``, read now."""
+        return [n for n in self._reader.dump_neigh(family) if n.ifindex == index]
+
+    def fdb_entries(self, index: int) -> list[Neigh]:
+        """The forwarding database entries of the link ``index`` (a VXLAN device's remotes), read now."""
+        return [n for n in self._reader.dump_neigh(AF_BRIDGE) if n.ifindex == index]
+
     # -- namespace ids --------------------------------------------------------------
     def nsid_of(self, fd: int) -> int | None:
         """The id under which this namespace knows the namespace behind ``fd``; None: none assigned."""
@@ -543,36 +581,43 @@ class CachedIPRoute:
             raise ValueError(f"link({command!r}): reads are links() and get_link()")
         gone = self.get_link(index=kwarg.get("index")) if command == "del" else None
         try:
-            return self.ipr.link(command, **kwarg)
+            with kernel_calls():
+                return self.ipr.link(command, **kwarg)
         finally:
             self._session.wrote_link(self._netns, command, kwarg, gone)
 
     def addr(self, command: str, **kwarg: Any) -> Any:
         """pyroute2's ``addr("add" | "del", ...)``."""
         try:
-            return self.ipr.addr(command, **kwarg)
+            with kernel_calls():
+                return self.ipr.addr(command, **kwarg)
         finally:
             self._session.wrote(self._netns, *EFFECTS["addr"])
 
     def route(self, command: str, **kwarg: Any) -> Any:
         """pyroute2's ``route("add" | "del" | "replace", ...)``."""
         try:
-            return self.ipr.route(command, **kwarg)
+            with kernel_calls():
+                return self.ipr.route(command, **kwarg)
         finally:
             self._session.wrote(self._netns, *EFFECTS["route"])
 
     # Neighbours, FDB entries and rules are in no cached dump: their writes forget nothing.
     def neigh(self, command: str, **kwarg: Any) -> Any:
-        return self.ipr.neigh(command, **kwarg)
+        with kernel_calls():
+            return self.ipr.neigh(command, **kwarg)
 
     def fdb(self, command: str, **kwarg: Any) -> Any:
-        return self.ipr.fdb(command, **kwarg)
+        with kernel_calls():
+            return self.ipr.fdb(command, **kwarg)
 
     def rule(self, command: str, **kwarg: Any) -> Any:
-        return self.ipr.rule(command, **kwarg)
+        with kernel_calls():
+            return self.ipr.rule(command, **kwarg)
 
     def get_rules(self, *argv: Any, **kwarg: Any) -> Any:
-        return self.ipr.get_rules(*argv, **kwarg)
+        with kernel_calls():
+            return self.ipr.get_rules(*argv, **kwarg)
 
     # -- closing --------------------------------------------------------------------
     def close(self) -> None:

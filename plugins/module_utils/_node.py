@@ -16,9 +16,6 @@ tens of seconds.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +31,17 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._args import (
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, list_netns
 from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
+from ansible_collections.cnfs.netlab.plugins.module_utils._record import (
+    KINDS as RECORD_KINDS,
+)
+from ansible_collections.cnfs.netlab.plugins.module_utils._record import (
+    RECORD_PATH,
+    converge_resources,
+    fixed_changes,
+    read_record,
+    remove_record,
+    write_record,
+)
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import Resource, converge
 
 # (option, argument spec of its items, the item state that removes) in dependency order.
@@ -65,39 +73,6 @@ def item_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return options, constraints
 
 
-RECORD_PATH = "/run/cnfs-netlab/stage.json"  # the stage roles' record (plugin_utils/_stage.py RECORD_FILE)
-
-
-def write_record(path: str, record: dict[str, Any], check_mode: bool) -> bool:
-    """Write ``record`` as JSON to ``path`` (mode 0600, its directory made) unless it holds that already.
-
-    Replaced atomically, so that a reader never sees half a record; returns whether it changed (or would).
-    """
-    text = json.dumps(record, sort_keys=True) + "\n"
-    try:
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == text:
-                return False
-    except FileNotFoundError:
-        pass
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NetlabError(f"record {path}: cannot be read ({exc}); remove it or choose another record_path") from exc
-    if check_mode:
-        return True
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise NetlabError(f"record {path}: cannot be written ({exc.strerror}); the network state is applied") from exc
-    return True
-
-
 def argument_spec() -> dict[str, Any]:
     """The node module's own options; the items of the lists are validated by :func:`validate_items`.
 
@@ -113,6 +88,8 @@ def argument_spec() -> dict[str, Any]:
         "rollback": {"type": "bool", "default": True},
         "record": {"type": "dict"},
         "record_path": {"type": "path", "default": RECORD_PATH},
+        "record_fixed": {"type": "str", "choices": ["enforce", "update"], "default": "enforce"},
+        "prune": {"type": "bool", "default": False},
     }
     for option, _spec, _remove in KINDS[1:]:
         spec[option] = {"type": "list", "elements": "dict", "default": []}
@@ -262,22 +239,58 @@ def summarize(outcome: dict[str, Any]) -> tuple[dict[str, dict[str, int]], dict[
     return summary, diff
 
 
+def recorded_resources(params: dict[str, Any]) -> dict[str, list[Any]]:
+    """What this apply owns, for the record's ``resources``: the items of every list that it creates or keeps."""
+    out: dict[str, list[Any]] = {}
+    for kind in RECORD_KINDS:
+        items = [{"name": i} if isinstance(i, str) else i for i in params.get(kind) or []]
+        out[kind] = [i for i in items if i.get("state") not in ("absent", "restored")]
+    return out
+
+
+def plan_with_record(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The lists to apply (with ``prune``, plus the removal of what only the record holds) and the record to write.
+
+    Refuses, before anything changes, a record for a removal and a change of the record's fixed values.
+    """
+    path = params.get("record_path") or RECORD_PATH
+    record, prune = params.get("record"), params.get("prune")
+    if record is not None and params.get("state") == "absent":
+        raise NetlabError("record: a removal (state=absent) records nothing; drop record (prune removes the record)")
+    enforce = record is not None and params.get("record_fixed", "enforce") == "enforce"
+    old = read_record(path) if prune or enforce else None
+    if enforce:
+        changes = fixed_changes(old, record)
+        if changes:
+            raise NetlabError(f"record {path}: {'; '.join(changes)}")
+    if not prune:
+        return params, record
+    lists = converge_resources({kind: params.get(kind) or [] for kind in RECORD_KINDS}, old, f"record {path}")
+    if record is not None:
+        record = {**record, "resources": recorded_resources(params)}
+    return {**params, **lists}, record
+
+
 def run_node(module: Any) -> None:
     """The node module: build the resources, converge them in one cached session, report."""
-    from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import PYROUTE2_IMPORT_ERROR
+    from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import pyroute2_import_error
 
-    if PYROUTE2_IMPORT_ERROR is not None:
+    missing = pyroute2_import_error()
+    if missing is not None:
         from ansible.module_utils.basic import missing_required_lib
 
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=missing)
+    params = module.params
     try:
-        resources = build_resources(module.params)
+        lists, record = plan_with_record(params)
+        resources = build_resources(lists)
         with CachedSession() as session:
-            outcome = converge(session, resources, module.check_mode, rollback=module.params["rollback"])
+            outcome = converge(session, resources, module.check_mode, rollback=params["rollback"])
         # Only after every resource converged: a record names what the collection owns on the node.
-        record_changed = module.params["record"] is not None and write_record(
-            module.params["record_path"], module.params["record"], module.check_mode
-        )
+        if params["prune"] and params["state"] == "absent":
+            record_changed = remove_record(params["record_path"], module.check_mode)
+        else:
+            record_changed = record is not None and write_record(params["record_path"], record, module.check_mode)
     except NetlabError as exc:
         module.fail_json(msg=str(exc))
     summary, diff = summarize(outcome)

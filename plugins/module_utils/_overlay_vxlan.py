@@ -58,15 +58,8 @@ class VxlanOverlay(OverlayResource):
         data = msg.data()
         lower = ipr.get_link(index=data["link"]) if data.get("link") else None
         underlay = lower.name if lower is not None else None
-        fdb = {}
-        for entry in ipr.fdb("dump", ifindex=index):
-            if entry.get("ifindex") == index and entry.get("NDA_DST"):
-                fdb[entry.get("NDA_LLADDR")] = entry.get("NDA_DST")
-        neighbours = {
-            n.get("NDA_DST"): n.get("NDA_LLADDR")
-            for n in ipr.neigh("dump", ifindex=index, family=socket.AF_INET)
-            if n.get("ifindex") == index and n["state"] & NUD_PERMANENT
-        }
+        fdb = {entry.lladdr: entry.dst for entry in ipr.fdb_entries(index) if entry.dst}
+        neighbours = {n.dst: n.lladdr for n in ipr.neighbours(index, socket.AF_INET) if n.state & NUD_PERMANENT}
         routes = {route_dest(r): r.gateway for r in device_routes(ipr, index)}
         return {
             "backend": "vxlan",

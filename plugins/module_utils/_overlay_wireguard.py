@@ -26,7 +26,12 @@ import socket
 from typing import Any
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._link import find_link
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, NetlinkError, Session
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
+    NetlabError,
+    NetlinkError,
+    Session,
+    kernel_calls,
+)
 from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import Route
 from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import (
     MARK,
@@ -72,7 +77,8 @@ def wireguard_supported() -> bool:
 
     sock = GenericNetlinkSocket()
     try:
-        sock.bind("wireguard", genlmsg)
+        with kernel_calls():
+            sock.bind("wireguard", genlmsg)
     except NetlinkError:
         return False
     finally:

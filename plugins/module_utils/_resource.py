@@ -187,12 +187,13 @@ def run_module(module: Any, resources: list[Resource], single: bool = True) -> N
     With ``single`` the diff and return values are those of the one resource (the small modules);
     otherwise they are keyed by resource (the whole-node apply).
     """
-    from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import PYROUTE2_IMPORT_ERROR
+    from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import pyroute2_import_error
 
-    if PYROUTE2_IMPORT_ERROR is not None:
+    missing = pyroute2_import_error()
+    if missing is not None:
         from ansible.module_utils.basic import missing_required_lib
 
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=missing)
     try:
         # The same cached fast reader as the node module, so the small modules' tests exercise it too.
         with CachedSession() as session:

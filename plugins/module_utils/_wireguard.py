@@ -31,7 +31,7 @@ import secrets
 import stat
 from typing import Any
 
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, kernel_calls
 
 KEY_LEN = 32
 KEY_DIR = "/etc/cnfs-netlab/wireguard"
@@ -253,8 +253,10 @@ def open_wireguard() -> Any:
 
 
 def read_device(wg: Any, name: str) -> dict[str, Any]:
-    return device_config(list(wg.info(name)))
+    with kernel_calls():
+        return device_config(list(wg.info(name)))
 
 
 def set_device(wg: Any, name: str, **kwarg: Any) -> None:
-    wg.set(name, **kwarg)
+    with kernel_calls():
+        wg.set(name, **kwarg)

@@ -173,7 +173,7 @@ missing:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._info import DEFAULT_SYSCTLS, INCLUDE_CHOICES, Gatherer
-from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import PYROUTE2_IMPORT_ERROR, NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError, pyroute2_import_error
 from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
 
 
@@ -193,10 +193,11 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    if PYROUTE2_IMPORT_ERROR is not None:
+    missing = pyroute2_import_error()
+    if missing is not None:
         from ansible.module_utils.basic import missing_required_lib
 
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=missing)
     params = module.params
     try:
         with CachedSession() as session:

@@ -37,15 +37,41 @@ options:
     description:
       - Data to record on the node after every item converged, as JSON in O(record_path). The stage roles record
         their plan there, so that the next apply knows what the collection owns on the node.
+      - With O(prune), its C(resources) key is set to this task's lists (the items it creates or keeps), which a
+        later pruning apply removes when it no longer lists them.
+      - Its C(fixed) key, a dict of label to value, holds values an apply may not change silently. While
+        O(record_fixed=enforce), a record whose C(fixed) gives a label of the recorded one another value fails the
+        task before anything changes. C(fixed_message) words that error, with C({label}), C({old}) and C({new})
+        (the stage roles fix every node's index there, so that a node's container subnet never moves by
+        accident).
       - Written only when its content changes (which counts as a change of the task), never in check mode and
         never after a failed item. The file is replaced atomically, with mode C(0600); its directory is made
         when missing.
-      - Omit it to record nothing.
+      - Omit it to record nothing. Refused with O(state=absent).
     type: dict
   record_path:
-    description: The file of O(record).
+    description: The file of O(record), read by O(prune) and O(record_fixed).
     type: path
     default: /run/cnfs-netlab/stage.json
+  record_fixed:
+    description:
+      - V(enforce) refuses a O(record) that changes a value of the recorded one's C(fixed) (see O(record)).
+      - V(update) accepts the new values (the stage roles pass it for C(cnfs_netlab_renumber=true)).
+    type: str
+    choices: [enforce, update]
+    default: enforce
+  prune:
+    description:
+      - Also remove what the record at O(record_path) holds (its C(resources), written by an earlier pruning
+        apply) and this task's lists no longer hold, so that an apply over any earlier one ends as a fresh apply
+        would. What lives in a namespace, or on a device, that goes anyway is not removed one by one.
+      - Items compare by their key (a namespace, bridge or veth by C(netns) and C(name), an address list by
+        C(netns) and C(dev), a route by C(netns), C(dest), C(table) and C(metric), a sysctl by C(netns) and
+        C(name), an overlay by C(netns), C(backend) and C(name)), as given; O(links) items are never recorded.
+      - With O(state=absent), everything the record holds is removed, and then the record file.
+      - The record is read in the same task, so that an apply takes one module run per node.
+    type: bool
+    default: false
   namespaces:
     description:
       - Named network namespaces, as plain names or as dicts with the options of M(cnfs.netlab.netns)
@@ -171,6 +197,21 @@ EXAMPLES = r"""
     purge_namespaces: true
     namespace_prefix: con
 
+- name: Apply a node's plan and remove what the previous apply made that it no longer lists
+  cnfs.netlab.node:
+    namespaces: [con1]
+    veths:
+      - {name: veth-con1, peer: eth0, peer_netns: con1}
+    prune: true
+    record: {stage: mine}
+    record_path: /run/my-lab/node.json
+
+- name: Remove everything that record holds, then the record
+  cnfs.netlab.node:
+    state: absent
+    prune: true
+    record_path: /run/my-lab/node.json
+
 - name: Remove all of it again
   cnfs.netlab.node:
     namespaces: [con1, con2]
@@ -191,7 +232,9 @@ summary:
     veth: {created: 2, changed: 0, removed: 0, unchanged: 0}
     address: {created: 3, changed: 0, removed: 0, unchanged: 0}
 record_changed:
-  description: Whether O(record) changed the record file (in check mode, whether it would).
+  description:
+    - Whether O(record) changed the record file, or O(prune) with O(state=absent) removed it (in check mode,
+      whether it would).
   returned: always
   type: bool
   sample: false

@@ -237,8 +237,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._args import NETNS_ARG
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import (
-    PYROUTE2_IMPORT_ERROR,
     NetlabError,
+    pyroute2_import_error,
     validate_netns,
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import CachedSession
@@ -254,10 +254,11 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    if PYROUTE2_IMPORT_ERROR is not None:
+    missing = pyroute2_import_error()
+    if missing is not None:
         from ansible.module_utils.basic import missing_required_lib
 
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=missing)
     netns = module.params["netns"]
     try:
         validate_netns(netns)

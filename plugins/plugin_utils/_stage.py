@@ -7,10 +7,10 @@ host variables (group_vars, the lab inventory, ``-e``), with a stage's overrides
 :func:`plan_stage` turns it into one plan per node: the resources of the ``cnfs.netlab.node`` module plus
 what verify and the diagram need (containers, bridge, subnet, peers).
 
-:func:`converge_resources` turns a new plan and the plan recorded on the node by the previous apply into
-the node module's lists: everything the record holds and the new plan does not is listed for removal, so that
-a stage applied over any earlier stage leaves what a fresh apply leaves. :func:`teardown_resources` removes
-everything a record holds.
+:func:`record` is what the apply records on the node. The node module itself (``prune``,
+module_utils/_record.py) removes what the previous record holds and the new plan does not, so that a stage
+applied over any earlier stage leaves what a fresh apply leaves, and refuses a plan that would move a node's
+index (the record's ``fixed`` values).
 """
 
 from __future__ import annotations
@@ -31,7 +31,12 @@ OVERHEAD = {"udp": 28, "vxlan": 50, "wireguard": 60}
 OVERLAY_NAME = {"udp": "tun", "vxlan": "vxlan0", "wireguard": "wg0"}
 # The kernel link kind of each backend's devices.
 OVERLAY_KIND = {"udp": "tun", "vxlan": "vxlan", "wireguard": "wireguard"}
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+# The error of a plan that would move a node's index (the record's fixed_message, formatted by the node module).
+RENUMBER_MESSAGE = (
+    "{label}: cnfs_netlab_node_index: the node was applied with index {old} and would now get {new} (its subnet "
+    "would move): set node_index: {old} for it in the inventory, or run with -e cnfs_netlab_renumber=true"
+)
 # Where the apply records the plan on the node (the node's own /run: gone after a reboot, like the state).
 RECORD_FILE = "/run/cnfs-netlab/stage.json"
 
@@ -270,15 +275,12 @@ def plan_stage(
     nodes: list[str],
     hostvars: dict[str, dict[str, Any]],
     overrides: dict[str, Any] | None = None,
-    recorded_index: dict[str, int] | None = None,
-    renumber: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """The plan of ``stage`` for every node of ``nodes`` (in that order: the peers of every node).
 
     ``hostvars``: host -> its variables (the ``cnfs_netlab_*`` settings, ``node_index``, ``underlay_ip`` ...).
     ``overrides``: settings that win over every node's (a stage's ``<stage>_lab``).
-    ``recorded_index``: host -> the index recorded on it by the previous apply; a different index now is an
-    error unless ``renumber`` (a node's subnet never moves silently).
+    Every plan holds ``node_indexes`` (host -> index of every node): the record fixes them (see :func:`record`).
     """
     if stage not in STAGES:
         raise NetlabError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
@@ -295,14 +297,6 @@ def plan_stage(
         s = settings_for(values, host)
         index = s["node_index"] if s["node_index"] is not None else hv.get("node_index", position)
         index = _int(index, "node_index", host, 1, 1 << 24)
-        old = (recorded_index or {}).get(host)
-        if old is not None and old != index and not renumber:
-            raise _err(
-                "node_index",
-                host,
-                f"the node was applied with index {old} and would now get {index} (its subnet would move): set "
-                f"node_index: {old} for it in the inventory, or run with -e cnfs_netlab_renumber=true",
-            )
         settings[host] = s
         plans[host] = _node_plan(host, index, _address_of(host, hv, s["node_address"]), s, bridged)
         plans[host]["stage"] = stage
@@ -316,6 +310,9 @@ def plan_stage(
                 "node its own node index",
             )
         seen[plan["subnet"]] = host
+    indexes = {host: plan["index"] for host, plan in plans.items()}
+    for plan in plans.values():
+        plan["node_indexes"] = dict(indexes)
     if stage == "multi_node":
         for host, plan in plans.items():
             plan["peers"] = [p for p in nodes if p != host]
@@ -357,88 +354,14 @@ def plan_stage(
     return plans
 
 
-# ------------------------------------------------------------------ convergence against the record
-def _key(kind: str, item: dict[str, Any]) -> tuple[Any, ...]:
-    netns = item.get("netns") or ""
-    if kind in ("namespaces", "bridges", "veths"):
-        return (netns, item["name"])
-    if kind == "addresses":
-        return (netns, item["dev"])
-    if kind == "routes":
-        return (netns, item["dest"], item.get("table") or "main", item.get("metric") or 0)
-    if kind == "sysctls":
-        return (netns, item["name"])
-    if kind == "overlays":
-        return (netns, item["backend"], item.get("name") or "")
-    raise NetlabError(f"unknown kind {kind!r}")  # pragma: no cover
-
-
-KINDS = ("namespaces", "bridges", "veths", "addresses", "routes", "sysctls", "overlays")
-
-
-def _removal(kind: str, item: dict[str, Any]) -> dict[str, Any]:
-    """The smallest item that removes ``item`` (removal matches the key only)."""
-    netns = {"netns": item["netns"]} if item.get("netns") else {}
-    if kind in ("namespaces", "bridges", "veths"):
-        return {**netns, "name": item["name"], "state": "absent"}
-    if kind == "addresses":
-        return {**netns, "dev": item["dev"], "addresses": item.get("addresses") or [], "state": "absent"}
-    if kind == "routes":
-        out = {**netns, "dest": item["dest"], "state": "absent"}
-        for key in ("table", "metric", "family"):
-            if item.get(key) is not None:
-                out[key] = item[key]
-        return out
-    if kind == "sysctls":
-        return {**netns, "name": item["name"], "state": "restored"}
-    out = {**netns, "backend": item["backend"], "state": "absent"}
-    if item.get("name"):
-        out["name"] = item["name"]
-    return out
-
-
-def _gone_with(new_keys: dict[str, set[tuple[Any, ...]]], old: dict[str, list[Any]]) -> tuple[set[str], set[str]]:
-    """Namespaces and root devices of the record that the removals take away (with everything in or on them)."""
-    namespaces = {i["name"] for i in old.get("namespaces", []) if ("", i["name"]) not in new_keys["namespaces"]}
-    devices = {i["name"] for i in old.get("bridges", []) if ("", i["name"]) not in new_keys["bridges"]}
-    devices |= {i["name"] for i in old.get("veths", []) if ("", i["name"]) not in new_keys["veths"]}
-    return namespaces, devices
-
-
-def converge_resources(new: dict[str, list[Any]] | None, record: dict[str, Any] | None) -> dict[str, list[Any]]:
-    """The node module's lists: ``new`` (the plan's resources) plus the removal of what only the record holds.
-
-    What lives inside a namespace or on a device that goes anyway is not listed (it goes with it).
-    ``new`` None: remove everything the record holds (teardown).
-    """
-    new = new or {kind: [] for kind in KINDS}
-    old = (record or {}).get("resources") or {}
-    new_keys = {kind: {_key(kind, i) for i in new.get(kind, [])} for kind in KINDS}
-    gone_ns, gone_dev = _gone_with(new_keys, old)
-    out: dict[str, list[Any]] = {kind: list(new.get(kind, [])) for kind in KINDS}
-    for kind in KINDS:
-        for item in old.get(kind, []):
-            if _key(kind, item) in new_keys[kind]:
-                continue
-            netns = item.get("netns") or ""
-            if kind != "namespaces" and netns and netns in gone_ns:
-                continue
-            if kind == "veths" and item.get("peer_netns") in gone_ns:
-                continue  # the namespace takes its end, and the pair with it
-            if kind == "addresses" and not netns and item["dev"] in gone_dev:
-                continue
-            if (
-                kind == "addresses"
-                and netns
-                and not any(v.get("peer") == item["dev"] and v.get("peer_netns") == netns for v in new.get("veths", []))
-            ):
-                continue  # the container end goes with its veth pair
-            if kind == "routes" and not netns and item.get("dev") in gone_dev:
-                continue
-            out[kind].append(_removal(kind, item))
-    return out
-
-
 def record(stage: str, plan: dict[str, Any]) -> dict[str, Any]:
-    """What the apply writes to :data:`RECORD_FILE` on the node."""
-    return {"version": RECORD_VERSION, "stage": stage, "plan": plan, "resources": plan["resources"]}
+    """What the apply records in :data:`RECORD_FILE` on the node (the node module adds ``resources``, the lists it
+    applied). ``fixed``: every node's index, which no apply changes unless ``cnfs_netlab_renumber`` (on every node
+    that knew the renumbered one, so the whole play refuses it and nothing changes)."""
+    return {
+        "version": RECORD_VERSION,
+        "stage": stage,
+        "plan": plan,
+        "fixed": dict(plan.get("node_indexes") or {plan["node"]: plan["index"]}),
+        "fixed_message": RENUMBER_MESSAGE,
+    }

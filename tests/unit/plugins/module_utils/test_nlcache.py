@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
+from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlinkError
 from ansible_collections.cnfs.netlab.plugins.module_utils._nlcache import (
     EFFECTS,
     RTM_NEWADDR,
@@ -282,3 +282,32 @@ def test_writes_update_what_the_handles_read(two_namespaces) -> None:
         assert ipr_a.get_link(name="va") is None
         assert ipr_b.get_link(name="vb") is None
         assert [link.name for link in ipr_b.links()] == ["lo"]
+
+
+def test_neighbours_fdb_and_pyroute2_errors(two_namespaces) -> None:
+    """The reader's neighbour and forwarding database entries are pyroute2's; pyroute2's errors are ours."""
+    a, _b = two_namespaces
+    with CachedSession() as session:
+        ipr = session.ipr(a)
+        ipr.link("add", ifname="vx", kind="vxlan", vxlan_id=42, vxlan_port=4789, vxlan_learning=0)
+        vx = ipr.get_link(name="vx")
+        ipr.link("set", index=vx.index, state="up")
+        ipr.fdb("append", ifindex=vx.index, lladdr="02:00:00:00:00:01", dst="10.99.0.2", state=0x80, flags=0x02)
+        ipr.neigh("replace", ifindex=vx.index, dst="10.98.0.2", lladdr="02:00:00:00:00:01", state=0x80)
+        fdb = {(e.lladdr, e.dst) for e in ipr.fdb_entries(vx.index) if e.dst}
+        neighbours = {(n.dst, n.lladdr, n.state) for n in ipr.neighbours(vx.index)}
+        theirs = session.pyroute2(a)
+        assert (
+            fdb
+            == {
+                (e.get_attr("NDA_LLADDR"), e.get_attr("NDA_DST"))
+                for e in theirs.fdb("dump", ifindex=vx.index)
+                if e["ifindex"] == vx.index and e.get_attr("NDA_DST")
+            }
+            == {("02:00:00:00:00:01", "10.99.0.2")}
+        )
+        assert neighbours == {("10.98.0.2", "02:00:00:00:00:01", 0x80)}
+        # a write the kernel refuses raises the NetlinkError every model catches, with the errno
+        with pytest.raises(NetlinkError) as err:
+            ipr.link("add", ifname="vx", kind="vxlan", vxlan_id=43)
+        assert err.value.code == 17 and isinstance(err.value.__cause__, Exception)

@@ -2,24 +2,25 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The stage planner (plugin_utils/_stage.py): plans of every stage for 1 to 33 nodes, validated by the node
 module's own item validation, each bad setting refused with a message that names the setting and the node,
-convergence against a recorded plan, and the controller-side cost at 32 nodes x 16 containers."""
+convergence against a recorded plan (the node module's prune, module_utils/_record.py) and the record's fixed
+node indexes."""
 
 from __future__ import annotations
 
 import ipaddress
-import time
 
 import pytest
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
-from ansible_collections.cnfs.netlab.plugins.module_utils._node import build_resources
-from ansible_collections.cnfs.netlab.plugins.plugin_utils._stage import (
-    KINDS,
-    STAGES,
-    converge_resources,
-    plan_stage,
-    record,
-)
+from ansible_collections.cnfs.netlab.plugins.module_utils._node import build_resources, recorded_resources
+from ansible_collections.cnfs.netlab.plugins.module_utils._record import KINDS, converge_resources, fixed_changes
+from ansible_collections.cnfs.netlab.plugins.plugin_utils._stage import STAGES, plan_stage
+from ansible_collections.cnfs.netlab.plugins.plugin_utils._stage import record as stage_record
+
+
+def record(stage: str, plan: dict) -> dict:
+    """The record a pruning apply of ``plan`` leaves: the stage's, plus the lists the node module applied."""
+    return {**stage_record(stage, plan), "resources": recorded_resources(plan["resources"])}
 
 
 def lab(n: int, **settings) -> dict[str, dict]:
@@ -89,16 +90,26 @@ def test_index_comes_from_the_node_not_its_position() -> None:
     assert plans["node1"]["resources"]["routes"][-1] == {"dest": "172.16.2.0/24", "gateway": "10.0.0.30"}
 
 
-def test_a_renumbering_is_reported_not_done() -> None:
-    hv = {"node1": {"underlay_ip": "10.0.0.10"}, "node3": {"underlay_ip": "10.0.0.30"}}  # positions 1 and 2
-    with pytest.raises(
-        NetlabError, match=r"node3: cnfs_netlab_node_index: the node was applied with index 3 and would now get 2"
-    ):
-        plan_stage("single_node", ["node1", "node3"], hv, recorded_index={"node3": 3})
-    assert (
-        plan_stage("single_node", ["node1", "node3"], hv, recorded_index={"node3": 3}, renumber=True)["node3"]["index"]
-        == 2
+def test_a_renumbering_is_refused_by_every_node_that_knew_the_node() -> None:
+    hv = {h: {"underlay_ip": f"10.0.0.{i}0"} for i, h in ((1, "node1"), (2, "node2"), (3, "node3"))}
+    three = plan_stage("single_node", ["node1", "node2", "node3"], hv)
+    del hv["node2"]
+    two = plan_stage("single_node", ["node1", "node3"], hv)  # positions: node3 moves to index 2
+    message = (
+        "node3: cnfs_netlab_node_index: the node was applied with index 3 and would now get 2 (its subnet would "
+        "move): set node_index: 3 for it in the inventory, or run with -e cnfs_netlab_renumber=true"
     )
+    for host in ("node1", "node3"):
+        assert fixed_changes(record("single_node", three[host]), stage_record("single_node", two[host])) == [message]
+    # explicit indexes keep them: nothing to refuse, node2's index is simply no longer planned
+    hv["node3"]["node_index"] = 3
+    kept = plan_stage("single_node", ["node1", "node3"], hv)
+    assert not fixed_changes(record("single_node", three["node1"]), stage_record("single_node", kept["node1"]))
+    assert kept["node1"]["node_indexes"] == {"node1": 1, "node3": 3}
+    # a node added later is not in the old record: no refusal
+    hv["node4"] = {"underlay_ip": "10.0.0.40", "node_index": 4}
+    more = plan_stage("single_node", ["node1", "node3", "node4"], hv)
+    assert not fixed_changes(record("single_node", kept["node1"]), stage_record("single_node", more["node1"]))
 
 
 BAD = [
@@ -226,13 +237,3 @@ def test_a_removed_peer_loses_its_route_and_tunnel() -> None:
     out = converge_resources(two["resources"], record("multi_node", three))
     assert {"dest": "172.16.1.0/24", "state": "absent"} in out["routes"]
     assert {"dest": "172.16.2.0/24", "gateway": "10.0.0.4"} in out["routes"]
-
-
-def test_planning_32_nodes_by_16_containers_is_fast() -> None:
-    hv = lab(32, cnfs_netlab_container_count=16)
-    start = time.perf_counter()
-    plans = plan_stage("overlay", nodes(32), hv)
-    for plan in plans.values():
-        converge_resources(plan["resources"], record("multi_node", plan))
-    elapsed = time.perf_counter() - start
-    assert elapsed < 0.3, elapsed

@@ -125,7 +125,6 @@ def test_table_fails_leftovers_another_stage_and_missing_records() -> None:
 def test_filters_are_registered() -> None:
     assert set(FilterModule().filters()) == {
         "stage_plans",
-        "stage_resources",
         "stage_record",
         "verify_checks",
         "verify_table",
