@@ -57,6 +57,8 @@ SCALE_COLD_LIMIT, SCALE_WARM_LIMIT = 1.6, 1.3  # 32 nodes x 16 containers, vxlan
 LAB_DOWN_LIMIT = 0.7  # lab destroy of 32 nodes holding stage 4
 PSS_LIMIT_GIB = 1.34  # peak PSS of the ansible-playbook tree, 32x16 cold
 VXLAN_LIMIT = 0.85  # vxlan / routed TCP throughput
+TALK_PATH = "talk's socat tunnel"
+UDP_LIMIT = 1.0  # udp backend / the talk's own socat tunnel (benchmarks/stage4.sh -b talk), TCP throughput
 IDLE_LOAD = 1.5  # a run that starts above this 1-minute load average is flagged: its ratios are not worth much
 BIN = Path(sys.executable).parent
 UNDERLAY = "10.0.0.0/24"
@@ -684,6 +686,16 @@ class Bench:
             client, server, address, dev = ("node1", "con1"), ("node2", "con1"), "172.16.1.2", "veth11"
         paths.append(DataPath(key, lab, lab.node_argv(*client), lab.node_argv(*server), address, dev))
 
+    def _talk_path(self, paths: list[DataPath]) -> None:
+        """The talk's own tunnel (benchmarks/stage4.sh -b talk: its socat command, same TUN devices and MTU as
+        the udp backend) in a 2-node lab of its own; the path node1 con1 -> node2 con1."""
+        lab = write_inventory(f"{self.args.lab}-dp4t", 2, self.workdir)
+        self.labs.append(lab)
+        lab_ctl("reset", lab)
+        shell_stage4("build talk's socat tunnel", lab, "talk", 2)
+        client, server = lab.node_argv("node1", "con1"), lab.node_argv("node2", "con1")
+        paths.append(DataPath(TALK_PATH, lab, client, server, "172.16.1.2", "veth11"))
+
     def dataplane(self) -> None:
         """Every path is built first (the veth pair and one 2-node lab per stage), then measured round-robin:
         iperf3 run 1 of every path, run 2 of every path, ... so that load from elsewhere on the machine falls
@@ -701,6 +713,7 @@ class Bench:
                 self.attempt(
                     f"dataplane {key}: build", functools.partial(self._stage_path, suffix, key, playbook, extra, paths)
                 )
+            self.attempt(f"dataplane {TALK_PATH}: build", functools.partial(self._talk_path, paths))
         for path in paths:
             path.mtu = self._mtu(path.client, path.dev)
             path.before = {n: self._snmp(path.lab, n) for n in node_names(path.lab.nodes)} if path.lab else {}
@@ -910,7 +923,7 @@ class Report:
         if "scale" in sections and "32x16" in self.r["args"]["scales"]:
             expected += ["32x16 vxlan cold"]
         if "dataplane" in sections and not self.smoke:
-            expected += ["vxlan throughput", "udp: zero underlay fragments"]
+            expected += ["vxlan throughput", "udp throughput", "udp: zero underlay fragments"]
         for prefix in expected:
             if not any(t["target"].startswith(prefix) for t in self.targets):
                 self.target(
@@ -922,7 +935,7 @@ class Report:
         if planner:
             best = min(planner)
             self.target(
-                "controller-side planning, 32x16 (every node's plan, its lists against the record, the record)",
+                "controller-side planning, 32x16 (every node's plan and record)",
                 f"{best:.3f} s (best of {len(planner)}; verify's checks and table "
                 f"{self.r['planner'].get('verify 32x16', float('nan')):.2f} s)",
                 None,
@@ -1014,6 +1027,15 @@ class Report:
                 f"{med(vx):.2f} vs {med(ro):.2f} Gbit/s (median of the per-round ratios "
                 f"{', '.join(f'{v / r:.2f}' for v, r in zip(vx, ro, strict=False))})",
                 ratio, VXLAN_LIMIT, ratio >= VXLAN_LIMIT, "",
+            )  # fmt: skip
+        if "overlay udp" in dp and TALK_PATH in dp:
+            udp, talk = dp["overlay udp"]["gbps"], dp[TALK_PATH]["gbps"]
+            ratio = round_ratio(udp, talk)
+            self.target(
+                f"udp throughput >= {UDP_LIMIT}x the talk's socat tunnel",
+                f"{med(udp):.2f} vs {med(talk):.2f} Gbit/s (median of the per-round ratios "
+                f"{', '.join(f'{u / t:.2f}' for u, t in zip(udp, talk, strict=False))})",
+                ratio, UDP_LIMIT, ratio >= UDP_LIMIT, "",
             )  # fmt: skip
         if "overlay udp" in dp:
             frag = dp["overlay udp"]["fragments"] or {}
@@ -1323,8 +1345,11 @@ class Report:
                 "*veth pair*: two namespaces joined by one veth pair, nothing else (the limit). *bridge*: node1",
                 "con2 -> con1 over br0 (stage 2). *routed*, *overlay udp*, *overlay vxlan*: node1 con1 -> node2",
                 "con1 (stages 3 and 4). Each stage is built by its role, with the defaults, in a 2-node lab of its",
-                "own; all paths exist at once and are measured round-robin (iperf3 run 1 of every path, then run 2,",
-                "...), so that load from elsewhere falls on all of them alike. *MTU*: the client interface's.",
+                "own. *talk's socat tunnel*: the same path over the talk's own tunnel (`benchmarks/stage4.sh -b",
+                "talk`: its socat command, a connected UDP socket with socat's defaults, on the TUN devices and MTU",
+                "of the udp backend), the reference of the udp backend's target. All paths exist at once and are",
+                "measured round-robin (iperf3 run 1 of every path, then run 2, ...), so that load from elsewhere",
+                "falls on all of them alike. *MTU*: the client interface's.",
                 "*full-size DF ping*: an echo of exactly that MTU with don't-fragment set. *fragments*: the",
                 "difference of `Ip: FragCreates` / `ReasmReqds` of /proc/net/snmp, summed over both nodes'",
                 "namespaces, across the iperf3 and ping runs. The iperf3 servers are started and stopped by pid.",

@@ -11,11 +11,14 @@
 #            address 172.16.<i-1>.0/32), per peer a static FDB entry, a permanent neighbour and an
 #            onlink route to its subnet (what flannel and cnfs.netlab.overlay do);
 #     udp:   per peer a persistent TUN tun-<peer> (MTU 1472, 172.16.<i-1>.0/32, route to the peer's subnet)
-#            and a socat carrying it in UDP datagrams to the peer's port 9000 (the talk's tunnel).
+#            and a socat carrying it in UDP datagrams to the peer's port 9000, started exactly as the udp
+#            backend starts it (unconnected, port-sharing UDP socket, 64 KiB buffer);
+#     talk:  the same TUN devices, with the talk's own socat: a connected UDP socket and socat's defaults
+#            (`socat UDP:<peer>:9000,bind=<self>:9000 TUN,...`), the data plane benchmark's reference.
 # Idempotent like a careful shell script: objects are created only when missing, addresses, routes,
 # neighbours and FDB entries are `replace`d, a socat is started only when its pid file names no live one.
 #
-# Usage: stage4.sh [-l LAB] [-s STATE_DIR] [-b vxlan|udp] [-c CONTAINERS] [-p] NODE=ADDRESS...
+# Usage: stage4.sh [-l LAB] [-s STATE_DIR] [-b vxlan|udp|talk] [-c CONTAINERS] [-p] NODE=ADDRESS...
 #   NODE=ADDRESS  every node of the lab in order (node i is the i-th argument) with its underlay IPv4
 #                 address, e.g. node1=10.0.0.10 node2=10.0.0.20
 #   -p            configure the nodes in parallel (one background job per node) instead of one by one
@@ -93,8 +96,13 @@ node_stage4() {
       ip addr replace "$net.0/32" dev "$dev"
       ip route replace "$pnet.0/24" dev "$dev" scope link
       if ! { [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
-        setsid socat -d -b 65536 "UDP4-DATAGRAM:$addr:$PORT_UDP,bind=$local_ip:$PORT_UDP,reuseport" \
-          "TUN,tun-name=$dev,tun-type=tun,iff-no-pi" </dev/null >>"/run/cnfs-bench-stage4/$dev.log" 2>&1 &
+        if [ "$BACKEND" = talk ]; then
+          setsid socat "UDP:$addr:$PORT_UDP,bind=$local_ip:$PORT_UDP" "TUN,tun-name=$dev,tun-type=tun,iff-no-pi" \
+            </dev/null >>"/run/cnfs-bench-stage4/$dev.log" 2>&1 &
+        else
+          setsid socat -d -b 65536 "UDP4-DATAGRAM:$addr:$PORT_UDP,bind=$local_ip:$PORT_UDP,reuseport" \
+            "TUN,tun-name=$dev,tun-type=tun,iff-no-pi" </dev/null >>"/run/cnfs-bench-stage4/$dev.log" 2>&1 &
+        fi
         echo $! >"$pidfile"
       fi
     fi
@@ -122,7 +130,7 @@ while getopts 'l:s:b:c:ph' opt; do
 done
 shift $((OPTIND - 1))
 [ $# -ge 1 ] || usage
-case $BACKEND in vxlan | udp) ;; *) echo "stage4.sh: backend must be vxlan or udp, not $BACKEND" >&2; exit 2 ;; esac
+case $BACKEND in vxlan | udp | talk) ;; *) echo "stage4.sh: backend must be vxlan, udp or talk, not $BACKEND" >&2; exit 2 ;; esac
 
 script=$(readlink -f "$0")
 pids=()

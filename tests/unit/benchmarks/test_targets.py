@@ -78,3 +78,26 @@ def test_missed_targets_and_a_busy_machine_are_reported(bench):
     ):
         assert found[name]["met"] is False, name
     assert report.busy() == 7.5
+
+
+def test_data_plane_targets_are_ratios_of_the_same_rounds(bench):
+    path = {"retransmits": [0], "rtt_ms": [0.1], "sent": 1, "full_size_df": True, "mtu": 1472, "fragments": None}
+    dp = {
+        "routed (stage 3)": {**path, "gbps": [10.0, 12.0, 11.0]},
+        "overlay vxlan": {**path, "gbps": [9.0, 9.6, 8.8]},  # 0.90, 0.80, 0.80
+        "overlay udp": {**path, "gbps": [0.70, 0.66, 0.90], "fragments": {"FragCreates": 0, "ReasmReqds": 0}},
+        bench.TALK_PATH: {**path, "gbps": [0.70, 0.60, 1.0]},  # 1.00, 1.10, 0.90
+    }
+    r = {"machine": {"loadavg_start": [0.2, 0, 0]}, "args": {"sections": ["dataplane"], "scales": []}, "dataplane": dp}
+    report = bench.Report(r, smoke=False)
+    report.evaluate()
+    found = {t["target"]: t for t in report.targets}
+    vx = found[f"vxlan throughput >= {bench.VXLAN_LIMIT}x routed"]
+    assert vx["ratio"] == pytest.approx(0.80) and vx["met"] is False
+    udp = found[f"udp throughput >= {bench.UDP_LIMIT}x the talk's socat tunnel"]
+    assert udp["ratio"] == pytest.approx(1.00) and udp["met"] is True
+    assert found["udp: zero underlay fragments at full-size packets"]["met"] is True
+    del dp[bench.TALK_PATH]
+    report = bench.Report(r, smoke=False)
+    report.evaluate()
+    assert any(t["target"].startswith("udp throughput ...") and t["met"] is None for t in report.targets)
