@@ -148,8 +148,9 @@ def _removal(kind: str, item: dict[str, Any]) -> dict[str, Any]:
             if item.get(key) is not None:
                 out[key] = item[key]
         return out
-    if kind == "sysctls":
-        return {**netns, "name": item["name"], "state": "restored"}
+    if kind == "sysctls":  # restored from the journal it was set with
+        journal = {"journal": item["journal"]} if item.get("journal") else {}
+        return {**netns, "name": item["name"], **journal, "state": "restored"}
     out = {**netns, "backend": item["backend"], "state": "absent"}
     if item.get("name"):
         out["name"] = item["name"]
