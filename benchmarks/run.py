@@ -1019,24 +1019,20 @@ class Report:
                     "",
                 )
         dp = self.r.get("dataplane", {})
-        if "overlay vxlan" in dp and "routed (stage 3)" in dp:
-            vx, ro = dp["overlay vxlan"]["gbps"], dp["routed (stage 3)"]["gbps"]
-            ratio = round_ratio(vx, ro)
-            self.target(
-                f"vxlan throughput >= {VXLAN_LIMIT}x routed",
-                f"{med(vx):.2f} vs {med(ro):.2f} Gbit/s (median of the per-round ratios "
-                f"{', '.join(f'{v / r:.2f}' for v, r in zip(vx, ro, strict=False))})",
-                ratio, VXLAN_LIMIT, ratio >= VXLAN_LIMIT, "",
-            )  # fmt: skip
-        if "overlay udp" in dp and TALK_PATH in dp:
-            udp, talk = dp["overlay udp"]["gbps"], dp[TALK_PATH]["gbps"]
-            ratio = round_ratio(udp, talk)
-            self.target(
-                f"udp throughput >= {UDP_LIMIT}x the talk's socat tunnel",
-                f"{med(udp):.2f} vs {med(talk):.2f} Gbit/s (median of the per-round ratios "
-                f"{', '.join(f'{u / t:.2f}' for u, t in zip(udp, talk, strict=False))})",
-                ratio, UDP_LIMIT, ratio >= UDP_LIMIT, "",
-            )  # fmt: skip
+        # (path, the path it is measured against, limit, the target's words), each ratio from the same rounds
+        for path, base, limit, words in (
+            ("overlay vxlan", "routed (stage 3)", VXLAN_LIMIT, f"vxlan throughput >= {VXLAN_LIMIT}x routed"),
+            ("overlay udp", TALK_PATH, UDP_LIMIT, f"udp throughput >= {UDP_LIMIT}x the talk's socat tunnel"),
+        ):
+            if path in dp and base in dp:
+                ours, theirs = dp[path]["gbps"], dp[base]["gbps"]
+                ratio = round_ratio(ours, theirs)
+                self.target(
+                    words,
+                    f"{med(ours):.2f} vs {med(theirs):.2f} Gbit/s (median of the per-round ratios "
+                    f"{', '.join(f'{a / b:.2f}' for a, b in zip(ours, theirs, strict=False))})",
+                    ratio, limit, ratio >= limit, "",
+                )  # fmt: skip
         if "overlay udp" in dp:
             frag = dp["overlay udp"]["fragments"] or {}
             n = frag.get("FragCreates", 0) + frag.get("ReasmReqds", 0)

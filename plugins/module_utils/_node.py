@@ -39,6 +39,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._record import (
     converge_resources,
     fixed_changes,
     read_record,
+    recorded_resources,
     remove_record,
     write_record,
 )
@@ -237,15 +238,6 @@ def summarize(outcome: dict[str, Any]) -> tuple[dict[str, dict[str, int]], dict[
         diff["before"][res.key] = before
         diff["after"][res.key] = after
     return summary, diff
-
-
-def recorded_resources(params: dict[str, Any]) -> dict[str, list[Any]]:
-    """What this apply owns, for the record's ``resources``: the items of every list that it creates or keeps."""
-    out: dict[str, list[Any]] = {}
-    for kind in RECORD_KINDS:
-        items = [{"name": i} if isinstance(i, str) else i for i in params.get(kind) or []]
-        out[kind] = [i for i in items if i.get("state") not in ("absent", "restored")]
-    return out
 
 
 def plan_with_record(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
 
-# The stage roles' record (plugin_utils/_stage.py RECORD_FILE).
+# The stage roles' record (plugin_utils/_stage.py RECORD_FILE is this one).
 RECORD_PATH = "/run/cnfs-netlab/stage.json"
 # The node module's lists a record's resources may hold, in dependency order.
 KINDS = ("namespaces", "bridges", "veths", "addresses", "routes", "sysctls", "overlays")
@@ -165,12 +165,25 @@ def _gone_with(new_keys: dict[str, set[tuple[Any, ...]]], old: dict[str, list[An
     return namespaces, devices
 
 
+def as_items(kind: str, items: list[Any] | None) -> list[Any]:
+    """A list of the node module's ``kind``, namespaces given by plain name as dicts (other entries as given)."""
+    return [{"name": i} if kind == "namespaces" and isinstance(i, str) else i for i in items or []]
+
+
 def _items(resources: Any, kind: str, where: str) -> list[dict[str, Any]]:
-    """A list of the record's (or the task's) resources, namespaces given by plain name as dicts."""
-    items = [{"name": i} if kind == "namespaces" and isinstance(i, str) else i for i in resources.get(kind) or []]
+    """A list of the record's resources, every entry a dict."""
+    items = as_items(kind, resources.get(kind))
     if not all(isinstance(i, dict) for i in items):
         raise NetlabError(f"{where}: resources.{kind} is not a list of dicts")
     return items
+
+
+def recorded_resources(lists: dict[str, Any]) -> dict[str, list[Any]]:
+    """What an apply owns, for the record's ``resources``: the items of every list that it creates or keeps."""
+    return {
+        kind: [i for i in as_items(kind, lists.get(kind)) if i.get("state") not in ("absent", "restored")]
+        for kind in KINDS
+    }
 
 
 def converge_resources(
@@ -188,9 +201,8 @@ def converge_resources(
     old = {kind: _items(old_res, kind, where) for kind in KINDS}
     # The new lists as given (the node module validates them, naming an item by its position).
     new = {kind: list(new.get(kind) or []) for kind in KINDS}
-    named = {kind: [{"name": i} if isinstance(i, str) else i for i in new[kind]] for kind in KINDS}
     try:
-        new_keys = {kind: {_key(kind, i) for i in named[kind] if isinstance(i, dict)} for kind in KINDS}
+        new_keys = {kind: {_key(kind, i) for i in as_items(kind, new[kind]) if isinstance(i, dict)} for kind in KINDS}
         gone_ns, gone_dev = _gone_with(new_keys, old)
         out: dict[str, list[Any]] = {kind: list(new[kind]) for kind in KINDS}
         for kind in KINDS:

@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
+from ansible_collections.cnfs.netlab.plugins.module_utils._record import RECORD_PATH
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname
 
 STAGES = ("network_namespace", "single_node", "multi_node", "overlay")
@@ -38,7 +39,7 @@ RENUMBER_MESSAGE = (
     "would move): set node_index: {old} for it in the inventory, or run with -e cnfs_netlab_renumber=true"
 )
 # Where the apply records the plan on the node (the node's own /run: gone after a reboot, like the state).
-RECORD_FILE = "/run/cnfs-netlab/stage.json"
+RECORD_FILE = RECORD_PATH
 
 # The lab description: variable suffix (cnfs_netlab_<key>) -> default. Documented in docs/lab-description.md
 # and in the stage_plans filter's documentation.

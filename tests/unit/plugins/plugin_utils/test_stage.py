@@ -12,8 +12,13 @@ import ipaddress
 import pytest
 
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
-from ansible_collections.cnfs.netlab.plugins.module_utils._node import build_resources, recorded_resources
-from ansible_collections.cnfs.netlab.plugins.module_utils._record import KINDS, converge_resources, fixed_changes
+from ansible_collections.cnfs.netlab.plugins.module_utils._node import build_resources
+from ansible_collections.cnfs.netlab.plugins.module_utils._record import (
+    KINDS,
+    converge_resources,
+    fixed_changes,
+    recorded_resources,
+)
 from ansible_collections.cnfs.netlab.plugins.plugin_utils._stage import STAGES, plan_stage
 from ansible_collections.cnfs.netlab.plugins.plugin_utils._stage import record as stage_record
 
