@@ -218,7 +218,7 @@ class Run:
 
 def _tree_memory(root: int) -> tuple[int, int]:
     """Sums of PSS and RSS (KiB) over ``root`` and all its descendants (by parent pid: Ansible's workers
-    start sessions of their own). Daemons the run leaves behind (socat) are re-parented and drop out."""
+    start sessions of their own). Daemons the run leaves behind (tunnel processes) are re-parented and drop out."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():

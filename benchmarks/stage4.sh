@@ -11,8 +11,9 @@
 #            address 172.16.<i-1>.0/32), per peer a static FDB entry, a permanent neighbour and an
 #            onlink route to its subnet (what flannel and cnfs.netlab.overlay do);
 #     udp:   per peer a persistent TUN tun-<peer> (MTU 1472, 172.16.<i-1>.0/32, route to the peer's subnet)
-#            and a socat carrying it in UDP datagrams to the peer's port 9000, started exactly as the udp
-#            backend starts it (unconnected, port-sharing UDP socket, 64 KiB buffer);
+#            and a socat carrying it in UDP datagrams to the peer's port 9000, started as the udp backend
+#            did before it had its own tunnel process (unconnected, port-sharing UDP socket, 64 KiB
+#            buffer; a shell script has no forwarder of its own);
 #     talk:  the same TUN devices, with the talk's own socat: a connected UDP socket and socat's defaults
 #            (`socat UDP:<peer>:9000,bind=<self>:9000 TUN,...`), the data plane benchmark's reference.
 # Idempotent like a careful shell script: objects are created only when missing, addresses, routes,

@@ -3,7 +3,7 @@
 """Resource model: this node's end of an overlay among the nodes of a play (stage 4 of the talk), the shared part.
 
 :class:`OverlayResource` is the base of the three backends, each in its own file: ``_overlay_udp.py``
-(socat UDP/TUN tunnels), ``_overlay_vxlan.py`` (flannel's VXLAN) and ``_overlay_wireguard.py``;
+(the talk's user-space UDP/TUN tunnels), ``_overlay_vxlan.py`` (flannel's VXLAN) and ``_overlay_wireguard.py``;
 ``_overlay_backends.py`` picks one (:func:`select_backend`). Here: the validation of the module's
 parameters (:func:`normalise`), the derivations every node makes for every peer (:func:`vtep_mac`,
 :func:`vtep_address`), the underlay MTU, and the checks every backend shares (never touch a device this
@@ -105,7 +105,7 @@ def bounded_int(value: Any, what: str, low: int, high: int) -> int:
 # ---------------------------------------------------------------------------------- kernel helpers
 def fresh(session: Session, netns: str | None) -> None:
     """Forget cached netlink reads of ``netns`` after a change made outside netlink (a tun created by ioctl,
-    socat attaching to it): the whole-node apply's session caches link dumps."""
+    its tunnel process attaching to it): the whole-node apply's session caches link dumps."""
     drop = getattr(session, "drop_caches", None)
     if drop is not None:
         drop(netns)

@@ -1,15 +1,14 @@
 # Copyright (c) cnfs.netlab contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The overlay's ``udp`` backend (the default): the talk's socat UDP/TUN tunnel, made robust and extended to N nodes.
+"""The overlay's ``udp`` backend (the default): the talk's user-space UDP/TUN tunnel, robust and for N nodes.
 
 One persistent TUN device per peer (``<name>-<peer name>``), created here through ``/dev/net/tun`` with
 IPv6 disabled before it is up (no router solicitation leaves it), its MTU set before any process touches
-it, and one supervised socat per device that attaches to it (``_tunnel_process.py``). Every socat binds
-the same ``local:port`` with ``SO_REUSEPORT`` on an *unconnected* UDP socket (``UDP4-DATAGRAM``): ICMP
-errors never kill it, and a datagram from any peer may be written into any of the node's tunnels (the
-kernel routes the inner packet anyway). That is why each tunnel has reverse-path filtering in loose mode
-(2) and carries this node's VTEP address (``<subnet network>/32``): the kernel's loose mode rejects every
-packet on a device without an IPv4 address.
+it, and one supervised tunnel process per device that attaches to it (``_tunnel_process.py``; the talk
+used socat). Every process binds the same ``local:port`` with ``SO_REUSEPORT`` and connects its socket to
+its peer, so the kernel hands each process its own peer's datagrams; ICMP errors never stop it. Each
+tunnel has reverse-path filtering in loose mode (2) and carries this node's VTEP address (``<subnet
+network>/32``): the kernel's loose mode rejects every packet on a device without an IPv4 address.
 
 State: ``{"backend": "udp", "name", "tunnels": {dev: {"peer", "remote", "local", "port", "mtu", "up",
 "addresses", "routes", "ipv6", "rp_filter", "process"}}}``.
@@ -37,7 +36,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._overlay import (
 )
 from ansible_collections.cnfs.netlab.plugins.module_utils._resource import State
 from ansible_collections.cnfs.netlab.plugins.module_utils._sysctl import SysctlResource
-from ansible_collections.cnfs.netlab.plugins.module_utils._tunnel_process import TunnelProcess, find_socat
+from ansible_collections.cnfs.netlab.plugins.module_utils._tunnel_process import TunnelProcess
 from ansible_collections.cnfs.netlab.plugins.module_utils._validate import ifname
 
 # Kernel constants
@@ -68,11 +67,11 @@ def create_persistent_tun(session: Session, netns: str | None, dev: str) -> None
 
 
 class UdpOverlay(OverlayResource):
-    """One TUN device and one socat per peer."""
+    """One TUN device and one tunnel process per peer."""
 
     backend = "udp"
     link_kind = "tun"
-    # outer IP 20 + UDP 8; socat's TUN runs with iff-no-pi: no 4-byte header.
+    # outer IP 20 + UDP 8; the TUN runs without packet information (IFF_NO_PI): no 4-byte header.
     overhead = 28
     default_name = "tun"
     default_port = 9000
@@ -88,10 +87,6 @@ class UdpOverlay(OverlayResource):
     def normalise_peer(cls, entry: dict[str, Any], peer: dict[str, Any], what: str, cfg: dict[str, Any]) -> None:
         ifname(f"{cfg['name']}-{entry['name']}", f"{what}: tunnel device")
 
-    def __init__(self, spec: dict[str, Any]) -> None:
-        super().__init__(spec)
-        self._socat: str | None = None
-
     def tunnel_dev(self, peer: str) -> str:
         return f"{self.name}-{peer}"
 
@@ -102,9 +97,6 @@ class UdpOverlay(OverlayResource):
     def check_host(self) -> None:
         if self.state != "present" or not self.cfg["peers"]:
             return
-        self._socat = find_socat()
-        if self._socat is None:
-            raise NetlabError(f"{self.key}: socat is not installed on {self.node}: apt-get install socat")
         try:
             mode = os.stat("/dev/net/tun").st_mode
         except FileNotFoundError:
@@ -139,7 +131,7 @@ class UdpOverlay(OverlayResource):
             msg = find_link(ipr, dev)
             index = msg.index
             process = self.process(dev).find()
-            args = process[1] if process else {"remote": None, "local": None, "port": None}
+            args = process[1] if process else {"remote": None, "local": None, "port": None, "program": "stopped"}
             disabled = read_dev_sysctl(session, self.netns, "ipv6", dev, "disable_ipv6")
             tunnels[dev] = {
                 "peer": dev[len(self.name) + 1 :],
@@ -152,7 +144,8 @@ class UdpOverlay(OverlayResource):
                 "routes": sorted(route_dest(r) for r in device_routes(ipr, index)),
                 "ipv6": "enabled" if disabled == 0 else "disabled",
                 "rp_filter": read_dev_sysctl(session, self.netns, "ipv4", dev, "rp_filter"),
-                "process": "running" if process else "stopped",
+                # "socat": the process of an earlier release of this module, replaced by an apply
+                "process": "running" if args["program"] == "forwarder" else args["program"],
             }
         if not tunnels:
             return None
@@ -203,7 +196,7 @@ class UdpOverlay(OverlayResource):
     ) -> None:
         created = False
         if find_link(ipr, dev) is None:
-            # The device exists, configured, before socat ever opens it: no race with its creation.
+            # The device exists, configured, before its process ever opens it: no race with its creation.
             create_persistent_tun(session, self.netns, dev)
             fresh(session, self.netns)
             created = True
@@ -220,22 +213,14 @@ class UdpOverlay(OverlayResource):
         for key in ("remote", "local", "port"):
             restart = restart or (have or {}).get(key) != want[key]
         if restart:
-            self._restart(session, ipr, dev, want)
+            self._restart(session, dev, want)
         self.converge_device_routes(session, ipr, index, dev, want["routes"])
 
-    def _restart(self, session: Session, ipr: Any, dev: str, want: dict[str, Any]) -> None:
-        socat = self._socat or find_socat()
-        if socat is None:
-            raise NetlabError(f"{self.key}: socat is not installed on {self.node}: apt-get install socat")
-
-        def attached() -> bool:
-            fresh(session, self.netns)
-            msg = find_link(ipr, dev)
-            return msg is not None and msg.carrier
-
+    def _restart(self, session: Session, dev: str, want: dict[str, Any]) -> None:
         process = self.process(dev)
         process.stop()
-        process.start(session, socat, want["local"], want["remote"], want["port"], attached)
+        process.start(session, want["local"], want["remote"], want["port"])
+        fresh(session, self.netns)  # the device has carrier now
 
     def _dev_sysctls(self, session: Session, dev: str, state: str) -> None:
         """The tunnel's own sysctls: IPv6 off (no router solicitation ever leaves it) and loose

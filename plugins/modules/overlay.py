@@ -6,20 +6,22 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: overlay
-short_description: Manage this node's end of an overlay network between nodes (udp/socat, vxlan or wireguard)
+short_description: Manage this node's end of an overlay network between nodes (udp, vxlan or wireguard)
 version_added: 0.1.0
 description:
   - Joins the container subnets of several nodes over their underlay network, stage 4 of the talk
     "Container Networking From Scratch". Run it on every node of the play with the same O(peers) list
     (the whole inventory; the node's own entry, recognised by its address O(local), is skipped).
-  - B(udp) (the default) is the talk's socat UDP/TUN tunnel made robust, for any number of nodes. Per peer,
+  - B(udp) (the default) is the talk's user-space UDP/TUN tunnel made robust, for any number of nodes. Per peer,
     one persistent TUN device C(<name>-<peer name>) is created through C(/dev/net/tun) before any process
     touches it, with IPv6 disabled before it is up (no router solicitation ever leaves it), loose
     reverse-path filtering (C(rp_filter=2)), the address C(<subnet network address>/32), its MTU and a route
-    to the peer's subnet. A supervised C(socat) per device attaches to it and carries its packets in UDP
-    datagrams to the peer's O(port); all the node's socat processes share that port (C(SO_REUSEPORT)) on
-    unconnected sockets, so ICMP errors (a peer that is not up yet) never stop them.
-  - The pid of each socat is kept in C(/run/cnfs-netlab/overlay/[<netns>/]<device>.pid) and its output in
+    to the peer's subnet. A supervised tunnel process per device (the node's own Python, running a forwarder
+    of a few lines that the module pipes into it; the talk used socat) attaches to it and carries its packets
+    in UDP datagrams to the peer's O(port). All the node's tunnel processes share that port
+    (C(SO_REUSEPORT)); each connects its socket to its peer, so it gets only that peer's datagrams, and an
+    ICMP error (a peer that is not up yet) only drops one packet, it never stops the process.
+  - The pid of each tunnel process is kept in C(/run/cnfs-netlab/overlay/[<netns>/]<device>.pid) and its output in
     C(<device>.log) beside it. A run that finds the process dead (or the device gone) restarts it and reports
     a change. Removing a tunnel stops its process by that pid.
   - B(vxlan) builds one VXLAN device the way flannel does, with learning off, a VTEP MAC derived from the underlay
@@ -41,7 +43,7 @@ description:
     the key exists and returns its public key, so that a play can first collect every node's public key and
     then build the overlay with them (the C(overlay) role does this).
   - The MTU of the overlay devices defaults to the underlay MTU minus the real overhead (udp 28 bytes =
-    IPv4 20 + UDP 8, socat runs without the TUN packet-info header; vxlan 50 bytes; wireguard 60 bytes =
+    IPv4 20 + UDP 8, the TUN carries no packet-info header; vxlan 50 bytes; wireguard 60 bytes =
     IPv4 20 + UDP 8 + WireGuard 32), so full-size packets are never fragmented on the underlay.
   - Routes and sysctls are managed through the collection's route and sysctl models (the sysctl journal
     records the original values; removal restores them).
@@ -157,7 +159,7 @@ options:
     choices: [present, absent, key]
     default: present
 notes:
-  - Needs root. The C(udp) backend needs C(socat) on the node and C(/dev/net/tun).
+  - Needs root. The C(udp) backend needs C(/dev/net/tun) on the node, nothing else (no socat).
   - IPv4 only (underlay and container subnets).
   - The C(udp) and C(vxlan) tunnels are neither authenticated nor encrypted, like the talk's; anyone who can send
     UDP to O(port) of a node can inject packets into its container network. Use them in a lab, or use
@@ -173,7 +175,6 @@ notes:
     path-MTU discovery on the first large packets.
 requirements:
   - pyroute2 >= 0.9
-  - socat (backend udp)
   - a kernel with WireGuard (backend wireguard)
 seealso:
   - module: cnfs.netlab.route
@@ -239,8 +240,9 @@ RETURN = r"""
 overlay:
   description:
     - This node's end of the overlay after the run; empty when absent.
-    - For C(udp), C(tunnels) maps each device to its peer, the socat endpoints, MTU, addresses, routes,
-      IPv6 and reverse-path settings and whether its process runs.
+    - For C(udp), C(tunnels) maps each device to its peer, the UDP endpoints, MTU, addresses, routes,
+      IPv6 and reverse-path settings and whether its process runs (C(socat) for a process of an earlier
+      release, which the next apply replaces).
     - For C(vxlan), the device's settings, C(fdb) (peer VTEP MAC -> underlay address), C(neighbours)
       (peer VTEP address -> MAC) and C(routes) (peer subnet -> peer VTEP address).
     - For C(wireguard), C(key) (C(file), C(mode), C(public_key)) and C(device) (C(public_key), C(port),
@@ -264,7 +266,7 @@ overlay:
     neighbours: {172.16.2.0: "02:cf:0a:00:00:02"}
     routes: {172.16.2.0/24: 172.16.2.0}
 pids:
-  description: For C(udp), the pid of the socat of each tunnel device (as recorded in its pid file).
+  description: For C(udp), the pid of the tunnel process of each tunnel device (as recorded in its pid file).
   returned: when backend is udp and the overlay is present
   type: dict
   sample: {tun-node2: 4242, tun-node3: 4243}

@@ -217,8 +217,9 @@ def assert_stage_kernel_state(lab: Lab, stage: str, backend: str) -> None:
             assert any(r["dst"] == dst and r["dev"] == dev for r in node_routes), node_routes
             assert link(lab, node, dev)["mtu"] == mtu
         if backend == "udp":
-            socats = [p for p in node_processes(lab, node) if p.startswith("/usr/bin/socat") or "socat " in p]
-            assert len(socats) == n - 1, socats
+            tunnels = [p for p in node_processes(lab, node) if " cnfs-netlab-tunnel tun-" in p]
+            devs = sorted(t.split(" cnfs-netlab-tunnel ")[1].split()[0] for t in tunnels)
+            assert devs == sorted(f"tun-{p}" for p in lab.nodes if p != node), tunnels
 
 
 def cycle(lab: Lab, stage: str, **variables: Any) -> None:

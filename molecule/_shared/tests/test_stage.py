@@ -138,7 +138,7 @@ def test_routes_between_nodes(host: Any) -> None:
         for n in others:
             dev = {"udp": f"tun-{n['name']}", "vxlan": "vxlan0", "wireguard": "wg0"}[BACKEND]
             assert any(r["dst"] == f"172.16.{n['index'] - 1}.0/24" and r["dev"] == dev for r in s["routes"])
-            assert "LOWER_UP" in link(s["links"], dev)["flags"]  # udp: socat is attached to the tun
+            assert "LOWER_UP" in link(s["links"], dev)["flags"]  # udp: the tunnel process is attached to the tun
         if BACKEND == "wireguard":  # container traffic to the peer nodes goes into the tunnel too
             wg = link(s["links"], "wg0")
             assert wg["linkinfo"]["info_kind"] == "wireguard"

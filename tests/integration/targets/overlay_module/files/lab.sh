@@ -5,8 +5,9 @@
 #                          PREFIX-ni (eth0 10.0.0.i/24 on the switch, bridge cbr0 172.16.i.1/24, forwarding
 #                          on, strict reverse-path filtering like a hardened host) and a container namespace
 #                          PREFIX-ci (eth0 172.16.i.2/24, default route via 172.16.i.1).
-#   lab.sh down PREFIX     stop the socat processes recorded under /run/cnfs-netlab/overlay/PREFIX-* (by pid),
-#                          drop their sysctl journal entries, delete the WireGuard keys of PREFIX-* nodes and
+#   lab.sh down PREFIX     stop the tunnel processes recorded under /run/cnfs-netlab/overlay/PREFIX-* (by pid),
+#                          drop their sysctl journal entries (the journal and the overlay directory go when
+#                          nothing else is left in them), delete the WireGuard keys of PREFIX-* nodes and
 #                          every namespace called PREFIX-*.
 #
 # Nothing is done in the caller's own network namespace.
@@ -18,11 +19,12 @@ if [ "$action" = down ]; then
   for pidfile in /run/cnfs-netlab/overlay/"$prefix"-*/*.pid; do
     [ -e "$pidfile" ] || continue
     pid=$(cat "$pidfile")
-    if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q '^[^ ]*socat '; then
+    if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q ' cnfs-netlab-tunnel '; then
       kill "$pid" || true
     fi
   done
   rm -rf /run/cnfs-netlab/overlay/"$prefix"-*
+  rmdir /run/cnfs-netlab/overlay 2>/dev/null || true
   # WireGuard keys of the test's nodes (the module's default key_file with netns: .../wireguard/<netns>/).
   rm -rf /etc/cnfs-netlab/wireguard/"$prefix"-*
   journal=/run/cnfs-netlab/sysctl-journal.json
@@ -34,7 +36,13 @@ data = json.load(open(path))
 entries = data.get("entries", {})
 for key in [k for k in entries if k.startswith(prefix)]:
     del entries[key]
-json.dump(data, open(path, "w"), indent=1, sort_keys=True)
+if entries:
+    json.dump(data, open(path, "w"), indent=1, sort_keys=True)
+else:  # the test made the journal (its nodes' sysctls): nothing of anyone else's is in it
+    import os
+    os.unlink(path)
+    if os.path.exists(path + ".lock"):
+        os.unlink(path + ".lock")
 PY
   fi
   for ns in $(ip netns list | awk '{print $1}' | grep "^$prefix-" || true); do

@@ -8,6 +8,7 @@ usage: node_state.py NETNS
 """
 
 import json
+import os
 import subprocess
 import sys
 
@@ -78,12 +79,18 @@ for dev in sorted(d for d in links if d.startswith("tun-")):
         text=True,
     ).stdout.split()
     tunnel = {"disable_ipv6": int(sysctl[0]), "rp_filter": int(sysctl[1]), "pid": None, "netns": None, "cmdline": None}
+    tunnel["tun_attached"] = False
     try:
         with open(f"/run/cnfs-netlab/overlay/{ns}/{dev}.pid") as fh:
             pid = int(fh.read())
         tunnel["pid"] = pid
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             tunnel["cmdline"] = fh.read().replace(b"\0", b" ").decode().strip()
+        # the kernel names the device of an open tun file in the file's fdinfo ("iff:\t<dev>")
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/net/tun":
+                with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
+                    tunnel["tun_attached"] = tunnel["tun_attached"] or f"iff:\t{dev}" in fh.read().splitlines()
         tunnel["netns"] = subprocess.run(
             ["ip", "netns", "identify", str(pid)], check=True, capture_output=True, text=True
         ).stdout.strip()
