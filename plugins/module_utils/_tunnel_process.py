@@ -9,7 +9,7 @@ the node through ``SO_REUSEPORT``), *connects* that socket to the peer, so that 
 the peer's datagrams, then attaches to the device. One thread carries the device's packets to the peer,
 another the peer's datagrams into the device, each with one system call per read and per write. An ICMP
 error from a peer that is down only fails one send or receive, which the process ignores (socat, connected,
-exits on the first one). It is about a fifth faster than the talk's socat (docs/overlay.md).
+exits on the first one). It is about 1.2x as fast as the talk's socat (docs/overlay.md).
 
 A process is only ever found, and stopped, through the pid file this module wrote, and only when that pid
 is alive, in the node's namespace and running the command line this module builds for the device. A socat
@@ -40,7 +40,7 @@ MARK = "cnfs-netlab-tunnel"
 BOOT = "import sys; exec(sys.stdin.read())"
 # Socket buffers of the tunnel's UDP socket. The kernel's defaults (about 200 KiB) drop bursts of a TCP
 # flow's window, and every drop is a retransmission: with 4 MiB a TCP flow through the tunnel is about
-# twice as fast on this project's lab. Set past net.core.[rw]mem_max (root), else capped by it.
+# 1.5x as fast on this project's lab (docs/overlay.md). Set past net.core.[rw]mem_max (root), else capped by it.
 SOCKET_BUFFER = 4 << 20
 
 
