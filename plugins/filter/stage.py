@@ -32,9 +32,14 @@ def _records(records: Any) -> dict[str, Any]:
 
 def stage_plans(hostvars: Any, stage: str, nodes: list[str], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
-        return _stage.plan_stage(stage, list(nodes), {h: _host_view(hostvars, h) for h in nodes}, dict(overrides or {}))
+        plans = _stage.plan_stage(
+            stage, list(nodes), {h: _host_view(hostvars, h) for h in nodes}, dict(overrides or {})
+        )
     except NetlabError as exc:
         raise AnsibleFilterError(f"the plan cannot work: {exc}") from None
+    # Each plan carries its record (stage_record's value), so that the apply task calls no filter: a filter in a
+    # task's arguments loads this collection's filter plugins again in every host's worker process.
+    return {host: {**plan, "record": _stage.record(stage, plan)} for host, plan in plans.items()}
 
 
 def stage_record(plan: dict[str, Any]) -> dict[str, Any]:

@@ -287,5 +287,23 @@ def run_node(module: Any) -> None:
         module.fail_json(msg=str(exc))
     summary, diff = summarize(outcome)
     module.exit_json(
-        changed=outcome["changed"] or record_changed, summary=summary, diff=diff, record_changed=record_changed
+        changed=outcome["changed"] or record_changed,
+        summary=summary,
+        diff=diff,
+        record_changed=record_changed,
+        invocation=invocation(params),
     )
+
+
+def invocation(params: dict[str, Any]) -> dict[str, Any]:
+    """The ``invocation`` of the result: the options as given, except that each list and the record are their item
+    counts. Ansible's default echoes every item back, which is the node's whole state again (20 KB at 16 containers)
+    for the controller to decode and copy on every host, on every run."""
+    args: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, (list, dict)):
+            what = "item" if isinstance(value, list) else "key"
+            args[key] = f"{len(value)} {what}{'' if len(value) == 1 else 's'}"
+        else:
+            args[key] = value
+    return {"module_args": args}

@@ -14,6 +14,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import Netlab
 from ansible_collections.cnfs.netlab.plugins.module_utils._node import (
     argument_spec,
     build_resources,
+    invocation,
     item_spec,
     namespace_items,
     summarize,
@@ -154,3 +155,11 @@ def test_summary_counts_and_diff_of_the_changed_only() -> None:
         "before": {"netns a": None, "veth v": {"mtu": 1500}, "route r": {"x": 1}},
         "after": {"netns a": {"name": "a"}, "veth v": {"mtu": 1400}, "route r": None},
     }
+
+
+def test_invocation_counts_the_lists_and_the_record_instead_of_echoing_them() -> None:
+    p = params(**NODE, record={"stage": "overlay", "plan": {}}, prune=True)
+    args = invocation(p)["module_args"]
+    assert args["namespaces"] == "2 items" and args["veths"] == "1 item" and args["record"] == "2 keys"
+    assert args["prune"] is True and args["state"] == "present"
+    assert set(args) == set(p)

@@ -129,3 +129,13 @@ def test_filters_are_registered() -> None:
         "verify_checks",
         "verify_table",
     }
+
+
+def test_each_plan_of_the_filter_carries_its_record() -> None:
+    hv = {f"node{i}": {"node_index": i, "underlay_ip": f"10.0.0.{10 * i}"} for i in (1, 2)}
+    out = FilterModule().filters()["stage_plans"](hv, "overlay", ["node1", "node2"])
+    bare = plan_stage("overlay", ["node1", "node2"], hv)
+    for host, plan in out.items():
+        assert {k: v for k, v in plan.items() if k != "record"} == bare[host]
+        assert plan["record"] == record("overlay", bare[host])
+        assert FilterModule().filters()["stage_record"](bare[host]) == plan["record"]
