@@ -47,7 +47,7 @@ def stage_record(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def verify_checks(records: dict[str, Any], host: str, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    plans = {h: r["plan"] for h, r in _records(records).items()}
+    plans = {h: _stage.recorded_plan(r) for h, r in _records(records).items()}
     if host not in plans:
         return []
     o = options or {}
@@ -68,7 +68,7 @@ def verify_table(
     infos: dict[str, Any] | None = None,
     stage: str = "",
 ) -> dict[str, Any]:
-    plans = {h: r["plan"] for h, r in _records(records).items()}
+    plans = {h: _stage.recorded_plan(r) for h, r in _records(records).items()}
     extra: list[dict[str, Any]] = []
     for host in hosts:
         plan = plans.get(host)

@@ -356,13 +356,26 @@ def plan_stage(
 
 
 def record(stage: str, plan: dict[str, Any]) -> dict[str, Any]:
-    """What the apply records in :data:`RECORD_FILE` on the node (the node module adds ``resources``, the lists it
-    applied). ``fixed``: every node's index, which no apply changes unless ``cnfs_netlab_renumber`` (on every node
-    that knew the renumbered one, so the whole play refuses it and nothing changes)."""
+    """What the apply records in :data:`RECORD_FILE` on the node: the plan without its resources (the node module
+    adds ``resources``, the lists it applied; :func:`recorded_plan` puts them back), and ``fixed``, every node's
+    index, which no apply changes unless ``cnfs_netlab_renumber`` (on every node that knew the renumbered one, so
+    the whole play refuses it and nothing changes). The plan's resources are not recorded twice: every node's
+    plan carries its record (filter stage_plans), and on 32 nodes x 16 containers Ansible took 0.5 s to walk
+    the duplicate."""
     return {
         "version": RECORD_VERSION,
         "stage": stage,
-        "plan": plan,
+        "plan": {k: v for k, v in plan.items() if k != "resources"},
         "fixed": dict(plan.get("node_indexes") or {plan["node"]: plan["index"]}),
         "fixed_message": RENUMBER_MESSAGE,
     }
+
+
+def recorded_plan(record: dict[str, Any]) -> dict[str, Any]:
+    """The plan of a record read from a node, with its resources: the lists the apply recorded (an earlier
+    release recorded them inside the plan too)."""
+    plan = dict(record["plan"])
+    resources = record.get("resources")
+    if isinstance(resources, dict) or "resources" not in plan:
+        plan["resources"] = resources if isinstance(resources, dict) else {}
+    return plan

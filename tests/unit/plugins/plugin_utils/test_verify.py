@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.cnfs.netlab.plugins.filter.stage import FilterModule, verify_table
-from ansible_collections.cnfs.netlab.plugins.plugin_utils._stage import STAGES, plan_stage, record
+from ansible_collections.cnfs.netlab.plugins.plugin_utils._stage import STAGES, plan_stage, record, recorded_plan
 from ansible_collections.cnfs.netlab.plugins.plugin_utils._verify import checks, leftovers, table
 
 
@@ -105,7 +105,8 @@ def test_leftovers_of_another_stage_are_named() -> None:
 
 def test_table_fails_leftovers_another_stage_and_missing_records() -> None:
     p = plans("multi_node", 2)
-    records = {h: record("multi_node", plan) for h, plan in p.items()}
+    # As the node module writes them: the record of the plan, plus the resources it applied.
+    records = {h: {**record("multi_node", plan), "resources": plan["resources"]} for h, plan in p.items()}
     reach = {
         h: {"results": [{**t, "ok": True, "rtt_ms": 0.1, "netns": t.get("netns")} for t in checks(p, h)]} for h in p
     }
@@ -139,3 +140,13 @@ def test_each_plan_of_the_filter_carries_its_record() -> None:
         assert {k: v for k, v in plan.items() if k != "record"} == bare[host]
         assert plan["record"] == record("overlay", bare[host])
         assert FilterModule().filters()["stage_record"](bare[host]) == plan["record"]
+
+
+def test_the_record_holds_the_plan_without_its_resources_and_gives_them_back() -> None:
+    plan = plans("overlay", 2)["node1"]
+    rec = record("overlay", plan)
+    assert "resources" not in rec["plan"] and rec["plan"]["node"] == "node1"
+    assert recorded_plan({**rec, "resources": plan["resources"]}) == plan
+    # A record of an earlier release: the resources inside the plan, and none beside it.
+    assert recorded_plan({**rec, "plan": plan}) == plan
+    assert recorded_plan(rec)["resources"] == {}
