@@ -376,6 +376,8 @@ def recorded_plan(record: dict[str, Any]) -> dict[str, Any]:
     release recorded them inside the plan too)."""
     plan = dict(record["plan"])
     resources = record.get("resources")
-    if isinstance(resources, dict) or "resources" not in plan:
-        plan["resources"] = resources if isinstance(resources, dict) else {}
+    if isinstance(resources, dict):
+        plan["resources"] = resources
+    else:
+        plan.setdefault("resources", {})
     return plan
