@@ -165,9 +165,11 @@ notes:
     user the module runs as and no one else can write it; deleting it is always safe. Set
     C(CNFS_NETLAB_BYTECODE_CACHE=0) in the task's C(environment) to turn it off, or a directory to put it there.
     The cache is not node state: a check-mode run writes it too, and teardown (O(state=absent)) leaves it."
-  - "The module's action plugin runs it like any module, with the garbage collector of the controller's worker
-    process off while Ansible builds the module's payload: the collections over the heap the worker inherits were
-    half of that build, which the other hosts' workers wait for."
+  - "On the controller, the module's action plugin runs it like any module, with two changes to the build of its
+    AnsiballZ payload, which every host's worker of the task waits for. It reuses the payload an earlier run built,
+    kept in C(~/.cache/cnfs-netlab/ansiballz) (C($XDG_CACHE_HOME); C(CNFS_NETLAB_PAYLOAD_CACHE=0) in the
+    controller's environment turns it off). And it keeps the worker's garbage collector off while Ansible builds
+    the payload, since the collections over the heap the worker inherits were half of that build."
   - The result's C(invocation) (shown with C(-vvv)) gives each list and the record as their number of items, not
     the items. They are the node's whole state, which Ansible would otherwise send back on every run.
   - The diff and RV(summary) name each resource the way the small modules do, for example

@@ -1,0 +1,157 @@
+# Copyright (c) cnfs.netlab contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A cache on the controller of the node module's AnsiballZ payload, kept from one run to the next.
+
+Ansible builds a module's payload (a zip of the module and of every module_util it imports) once per
+ansible-playbook run. It keeps it in the run's own temporary directory (``ansiballz_cache`` under
+``DEFAULT_LOCAL_TMP``, removed at exit), and every host's worker of the first task that runs the module waits for
+that build. For cnfs.netlab.node, Ansible parses about 680 KB of Python into ASTs: about 0.2 s even with the
+garbage collector off (plugins/action/node.py), on the critical path of every stage apply.
+
+:func:`seed` copies the file an earlier run built into this run's directory before Ansible looks for it.
+:func:`keep` copies the file this run built out of that directory afterwards. Ansible then finds its own file, in
+its own format: nothing here reads or writes the payload, it only copies the file Ansible wrote.
+
+The files are kept in ``~/.cache/cnfs-netlab/ansiballz/<fingerprint>/`` (``$XDG_CACHE_HOME``). The fingerprint
+is the SHA-256 of ansible-core's version and location, the name, size and time of every file of its
+module_utils, and the content of the module and of every file of this collection's module_utils, so a change to
+any of them builds afresh. Keeping a new fingerprint removes the others.
+
+The files are pickles that Ansible loads, and whoever can write them could run code as the controller's user.
+So the cache is used only while its directories and files belong to that user and nobody else can write them. A
+file that does not end the way every pickle ends (a copy cut short) is not used. Anything unusual means that
+Ansible builds the payload as before. ``CNFS_NETLAB_PAYLOAD_CACHE=0`` in the controller's environment turns the
+cache off; any other value is the directory to use. Deleting the directory is always safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import stat
+
+ENVIRONMENT = "CNFS_NETLAB_PAYLOAD_CACHE"
+# Ansible's own file names in its per-run directory, besides the payload: the build's lock and its temporary file.
+_NOT_PAYLOAD = (".lock", "-part")
+_PICKLE_STOP = b"."
+
+
+def cache_root() -> str | None:
+    """The cache directory, or None when the environment turns the cache off."""
+    setting = os.environ.get(ENVIRONMENT, "")
+    if setting == "0":
+        return None
+    if setting:
+        return setting
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "cnfs-netlab", "ansiballz")
+
+
+def _own_and_private(st: os.stat_result) -> bool:
+    return st.st_uid == os.geteuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _private_directory(path: str, create: bool) -> bool:
+    """True if path is a real directory of ours that only we can write (made 0700 first when create)."""
+    try:
+        if create:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and _own_and_private(st)
+
+
+def fingerprint(module: str, module_utils: str, ansible_version: str, ansible_module_utils: str) -> str:
+    """What the payload is built from: the module and this collection's module_utils by content, Ansible's
+    module_utils by version, place, and the name, size and time of each of their sources. Raises OSError."""
+    digest = hashlib.sha256()
+    digest.update(f"ansible-core {ansible_version} {ansible_module_utils}\0".encode())
+    for root, dirs, files in os.walk(ansible_module_utils):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(n for n in files if n.endswith(".py")):
+            path = os.path.join(root, name)
+            st = os.stat(path)
+            digest.update(f"{os.path.relpath(path, ansible_module_utils)} {st.st_size} {st.st_mtime_ns}\0".encode())
+    sources = [module] + [os.path.join(module_utils, n) for n in sorted(os.listdir(module_utils)) if n.endswith(".py")]
+    for path in sources:
+        with open(path, "rb") as f:
+            data = f.read()
+        digest.update(f"{os.path.basename(path)} {len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def payload_names(directory: str, prefix: str) -> list[str]:
+    """The payload files of the module named by prefix in directory (not Ansible's lock or temporary files)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return [n for n in names if n.startswith(prefix) and not n.endswith(_NOT_PAYLOAD) and ".tmp" not in n]
+
+
+def _usable_file(path: str) -> bool:
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or not _own_and_private(st) or st.st_size == 0:
+            return False
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == _PICKLE_STOP
+    except OSError:
+        return False
+
+
+def _copy(source: str, target: str) -> bool:
+    """Copy to a temporary file beside target, then rename: a parallel worker sees no file or the whole file."""
+    temp = f"{target}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out)
+        os.replace(temp, target)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        return False
+
+
+def _copy_all(source: str, target: str, names: list[str]) -> int:
+    return sum(
+        _copy(os.path.join(source, n), os.path.join(target, n)) for n in names if _usable_file(os.path.join(source, n))
+    )
+
+
+def seed(run_cache: str, prefix: str, kept: str | None) -> int:
+    """Copy the payloads kept for this fingerprint (``kept``) into Ansible's per-run directory, unless it already
+    holds them. Returns how many were copied."""
+    if kept is None or not _private_directory(kept, create=False):
+        return 0
+    names = [n for n in payload_names(kept, prefix) if not os.path.exists(os.path.join(run_cache, n))]
+    if not names or not _private_directory(run_cache, create=True):
+        return 0
+    return _copy_all(kept, run_cache, names)
+
+
+def keep(run_cache: str, prefix: str, kept: str | None) -> int:
+    """Copy the payloads Ansible built in this run into the cache for this fingerprint, and remove the cache's
+    other fingerprints. Returns how many were copied."""
+    if kept is None:
+        return 0
+    names = [n for n in payload_names(run_cache, prefix) if not os.path.exists(os.path.join(kept, n))]
+    if not names:
+        return 0
+    root = os.path.dirname(kept)
+    if not _private_directory(root, create=True) or not _private_directory(kept, create=True):
+        return 0
+    copied = _copy_all(run_cache, kept, names)
+    with contextlib.suppress(OSError):
+        for other in os.listdir(root):
+            path = os.path.join(root, other)
+            if path != kept and os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+    return copied

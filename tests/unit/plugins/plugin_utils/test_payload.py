@@ -1,0 +1,183 @@
+# Copyright (c) cnfs.netlab contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The controller's cache of the node module's AnsiballZ payload (plugin_utils/_payload.py): its fingerprint,
+its ownership rules, and, with Ansible's real payload builder, that a seeded run does not build again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.cnfs.netlab.plugins.plugin_utils import _payload
+
+REPO = Path(__file__).resolve().parents[4]
+PREFIX = "ansible_collections.cnfs.netlab.plugins.modules.node-"
+NAME = PREFIX + "ZIP_DEFLATED-none"
+NOBODY = 65534
+
+
+def tree(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A module, a module_utils directory and an Ansible module_utils directory, all small."""
+    module = tmp_path / "node.py"
+    module.write_text("import x\n")
+    utils = tmp_path / "module_utils"
+    utils.mkdir()
+    (utils / "_a.py").write_text("A = 1\n")
+    ansible_utils = tmp_path / "ansible_module_utils"
+    (ansible_utils / "common").mkdir(parents=True)
+    (ansible_utils / "basic.py").write_text("B = 1\n")
+    (ansible_utils / "common" / "c.py").write_text("C = 1\n")
+    return module, utils, ansible_utils
+
+
+def key(module: Path, utils: Path, ansible_utils: Path, version: str = "2.19.0") -> str:
+    return _payload.fingerprint(str(module), str(utils), version, str(ansible_utils))
+
+
+def test_fingerprint_follows_every_input_and_nothing_else(tmp_path):
+    module, utils, ansible_utils = tree(tmp_path)
+    first = key(module, utils, ansible_utils)
+    assert key(module, utils, ansible_utils) == first
+    # Bytecode beside Ansible's sources is not part of the payload.
+    (ansible_utils / "__pycache__").mkdir()
+    (ansible_utils / "__pycache__" / "basic.cpython-311.pyc").write_bytes(b"x")
+    assert key(module, utils, ansible_utils) == first
+    assert key(module, utils, ansible_utils, version="2.19.1") != first
+
+    (utils / "_a.py").write_text("A = 2\n")  # same size, other content
+    second = key(module, utils, ansible_utils)
+    assert second != first
+    (utils / "_b.py").write_text("")
+    third = key(module, utils, ansible_utils)
+    assert third != second
+    module.write_text("import y\n")
+    fourth = key(module, utils, ansible_utils)
+    assert fourth != third
+    os.utime(ansible_utils / "common" / "c.py", ns=(1, 1))
+    assert key(module, utils, ansible_utils) != fourth
+
+
+def payload(path: Path, data: bytes = b"\x80\x04payload.") -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_keep_then_seed_round_trip(tmp_path):
+    run1, root = tmp_path / "run1", tmp_path / "cache"
+    run1.mkdir()
+    payload(run1 / NAME)
+    (run1 / (NAME + ".lock")).write_text("")  # Ansible's lock and temporary file are not payloads
+    payload(run1 / (NAME + "-part"))
+    payload(run1 / "ansible.modules.ping-ZIP_DEFLATED-none")  # another module's payload is not ours
+    stale = root / "0ld"
+    stale.mkdir(parents=True)
+    payload(stale / NAME)
+    kept = root / "f1"
+
+    assert _payload.keep(str(run1), PREFIX, str(kept)) == 1
+    assert sorted(os.listdir(root)) == ["f1"], "the other fingerprint is removed"
+    assert os.listdir(kept) == [NAME]
+    assert (kept / NAME).stat().st_mode & 0o777 == 0o600
+    assert kept.stat().st_mode & 0o777 == 0o700
+    assert _payload.keep(str(run1), PREFIX, str(kept)) == 0, "kept already"
+
+    run2 = tmp_path / "run2"
+    assert _payload.seed(str(run2), PREFIX, str(kept)) == 1
+    assert (run2 / NAME).read_bytes() == (run1 / NAME).read_bytes()
+    assert _payload.seed(str(run2), PREFIX, str(kept)) == 0, "this run has it already"
+    assert _payload.seed(str(tmp_path / "run3"), PREFIX, None) == 0, "off"
+    assert _payload.seed(str(tmp_path / "run3"), PREFIX, str(root / "none")) == 0, "nothing kept"
+
+
+@pytest.mark.parametrize("damage", ["cut short", "group-writable file", "foreign file", "shared directory", "symlink"])
+def test_seed_uses_nothing_anyone_else_could_have_written(tmp_path, damage):
+    kept = tmp_path / "cache" / "f1"
+    kept.mkdir(parents=True, mode=0o700)
+    target = payload(kept / NAME)
+    target.chmod(0o600)
+    if damage == "cut short":
+        payload(target, b"\x80\x04payl")
+    elif damage == "group-writable file":
+        target.chmod(0o620)
+    elif damage == "foreign file":
+        os.chown(target, NOBODY, NOBODY)
+    elif damage == "shared directory":
+        kept.chmod(0o777)
+    else:
+        real = payload(tmp_path / "elsewhere")
+        target.unlink()
+        target.symlink_to(real)
+    run = tmp_path / "run"
+    assert _payload.seed(str(run), PREFIX, str(kept)) == 0
+    assert not (run / NAME).exists()
+
+
+def test_cache_root_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNFS_NETLAB_PAYLOAD_CACHE", "0")
+    assert _payload.cache_root() is None
+    monkeypatch.setenv("CNFS_NETLAB_PAYLOAD_CACHE", str(tmp_path / "here"))
+    assert _payload.cache_root() == str(tmp_path / "here")
+    monkeypatch.delenv("CNFS_NETLAB_PAYLOAD_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _payload.cache_root() == str(tmp_path / "xdg" / "cnfs-netlab" / "ansiballz")
+
+
+# Ansible's own payload builder, in a fresh interpreter (the plugin loader changes sys.meta_path): build the node
+# module's payload in run 1, keep it, seed run 2 and build again with the AST walk forbidden.
+BUILDER = """
+import json, os, sys
+work, kept = sys.argv[1], sys.argv[2]
+sys.argv = ["ansible"]
+from ansible import constants as C
+from ansible.executor import module_common
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader, module_loader
+from ansible.template import Templar
+
+init_plugin_loader([os.environ["COLLECTIONS"]])
+from ansible_collections.cnfs.netlab.plugins.plugin_utils import _payload
+path = module_loader.find_plugin_with_context("cnfs.netlab.node").plugin_resolved_path
+variables = {"ansible_python_interpreter": sys.executable}
+
+
+def build(run):
+    C.DEFAULT_LOCAL_TMP = os.path.join(work, run)
+    cache = os.path.join(C.DEFAULT_LOCAL_TMP, "ansiballz_cache")
+    seeded = _payload.seed(cache, "ansible_collections.cnfs.netlab.plugins.modules.node-", kept)
+    built = module_common.modify_module(module_name="cnfs.netlab.node", module_path=path, module_args={"a": 1},
+                                        templar=Templar(loader=DataLoader()), task_vars=variables,
+                                        module_compression="ZIP_DEFLATED")
+    kept_now = _payload.keep(cache, "ansible_collections.cnfs.netlab.plugins.modules.node-", kept)
+    data = built.b_module_data.decode()
+    return {"seeded": seeded, "kept": kept_now, "zip": data[data.index("zip_data="):][:200000]}
+
+
+first = build("run1")
+def refuse(*args, **kwargs):
+    raise AssertionError("the payload was built again")
+module_common.recursive_finder = refuse
+second = build("run2")
+print(json.dumps({"first": first, "second": second}))
+"""
+
+
+def test_ansible_uses_the_seeded_payload_instead_of_building(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["COLLECTIONS"] = str(REPO / ".collections")
+    proc = subprocess.run(
+        [sys.executable, "-c", BUILDER, str(tmp_path), str(tmp_path / "kept" / "f1")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (out["first"]["seeded"], out["first"]["kept"]) == (0, 1)
+    assert (out["second"]["seeded"], out["second"]["kept"]) == (1, 0)
+    assert out["second"]["zip"] == out["first"]["zip"]
