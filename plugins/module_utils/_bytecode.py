@@ -37,29 +37,33 @@ PACKAGE = "ansible_collections.cnfs.netlab.plugins.module_utils."
 ENVIRONMENT = "CNFS_NETLAB_BYTECODE_CACHE"
 
 
-def cache_directory() -> str | None:
-    """The cache directory, or None when the environment turns the cache off."""
-    setting = os.environ.get(ENVIRONMENT, "")
+def cache_directory(environment: str = ENVIRONMENT, name: str = "bytecode") -> str | None:
+    """``~/.cache/cnfs-netlab/<name>`` (``$XDG_CACHE_HOME``), or the directory the environment variable names, or
+    None when it is ``0``. (Also the controller's payload cache, plugin_utils/_payload.py.)"""
+    setting = os.environ.get(environment, "")
     if setting == "0":
         return None
     if setting:
         return setting
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "cnfs-netlab", "bytecode")
+    return os.path.join(base, "cnfs-netlab", name)
 
 
-def _own_and_private(st: os.stat_result) -> bool:
+def own_and_private(st: os.stat_result) -> bool:
+    """Belongs to this process's user, and nobody else can write it."""
     return st.st_uid == os.geteuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def _usable(directory: str) -> bool:
-    """Creates the directory (0700) if needed; True if it is a real directory of ours that only we can write."""
+def usable_directory(directory: str, create: bool = True) -> bool:
+    """Creates the directory (0700) if needed and asked; True if it is a real directory of ours that only we can
+    write."""
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        if create:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
         st = os.lstat(directory)
     except OSError:
         return False
-    return stat.S_ISDIR(st.st_mode) and _own_and_private(st)
+    return stat.S_ISDIR(st.st_mode) and own_and_private(st)
 
 
 class _CachingLoader:
@@ -115,7 +119,7 @@ class _CachingLoader:
             return None
         with os.fdopen(fd, "rb") as f:
             try:
-                if not _own_and_private(os.fstat(f.fileno())):
+                if not own_and_private(os.fstat(f.fileno())):
                     return None
                 code = marshal.loads(f.read())
             except (OSError, EOFError, ValueError, TypeError):
@@ -183,7 +187,7 @@ def install() -> bool:
     if any(isinstance(f, _Finder) for f in sys.meta_path):
         return True
     directory = cache_directory()
-    if directory is None or not _usable(directory):
+    if directory is None or not usable_directory(directory):
         return False
     # Just before the path finder, which would hand the zip's modules to zipimport: earlier finders (the
     # interpreter's built-in and frozen modules, a test harness's own at the front) keep their place.

@@ -32,6 +32,12 @@ import os
 import shutil
 import stat
 
+from ansible_collections.cnfs.netlab.plugins.module_utils._bytecode import (
+    cache_directory,
+    own_and_private,
+    usable_directory,
+)
+
 ENVIRONMENT = "CNFS_NETLAB_PAYLOAD_CACHE"
 # Ansible's own file names in its per-run directory, besides the payload: the build's lock and its temporary file.
 _NOT_PAYLOAD = (".lock", "-part")
@@ -40,28 +46,7 @@ _PICKLE_STOP = b"."
 
 def cache_root() -> str | None:
     """The cache directory, or None when the environment turns the cache off."""
-    setting = os.environ.get(ENVIRONMENT, "")
-    if setting == "0":
-        return None
-    if setting:
-        return setting
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "cnfs-netlab", "ansiballz")
-
-
-def _own_and_private(st: os.stat_result) -> bool:
-    return st.st_uid == os.geteuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-
-
-def _private_directory(path: str, create: bool) -> bool:
-    """True if path is a real directory of ours that only we can write (made 0700 first when create)."""
-    try:
-        if create:
-            os.makedirs(path, mode=0o700, exist_ok=True)
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and _own_and_private(st)
+    return cache_directory(ENVIRONMENT, "ansiballz")
 
 
 def fingerprint(module: str, module_utils: str, ansible_version: str, ansible_module_utils: str) -> str:
@@ -96,7 +81,7 @@ def payload_names(directory: str, prefix: str) -> list[str]:
 def _usable_file(path: str) -> bool:
     try:
         st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or not _own_and_private(st) or st.st_size == 0:
+        if not stat.S_ISREG(st.st_mode) or not own_and_private(st) or st.st_size == 0:
             return False
         with open(path, "rb") as f:
             f.seek(-1, os.SEEK_END)
@@ -129,10 +114,10 @@ def _copy_all(source: str, target: str, names: list[str]) -> int:
 def seed(run_cache: str, prefix: str, kept: str | None) -> int:
     """Copy the payloads kept for this fingerprint (``kept``) into Ansible's per-run directory, unless it already
     holds them. Returns how many were copied."""
-    if kept is None or not _private_directory(kept, create=False):
+    if kept is None or not usable_directory(kept, create=False):
         return 0
     names = [n for n in payload_names(kept, prefix) if not os.path.exists(os.path.join(run_cache, n))]
-    if not names or not _private_directory(run_cache, create=True):
+    if not names or not usable_directory(run_cache, create=True):
         return 0
     return _copy_all(kept, run_cache, names)
 
@@ -146,7 +131,7 @@ def keep(run_cache: str, prefix: str, kept: str | None) -> int:
     if not names:
         return 0
     root = os.path.dirname(kept)
-    if not _private_directory(root, create=True) or not _private_directory(kept, create=True):
+    if not usable_directory(root, create=True) or not usable_directory(kept, create=True):
         return 0
     copied = _copy_all(run_cache, kept, names)
     with contextlib.suppress(OSError):
