@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ansible_collections.cnfs.netlab.plugins.filter.stage import FilterModule, verify_table
@@ -140,6 +142,23 @@ def test_each_plan_of_the_filter_carries_its_record() -> None:
         assert {k: v for k, v in plan.items() if k != "record"} == bare[host]
         assert plan["record"] == record("overlay", bare[host])
         assert FilterModule().filters()["stage_record"](bare[host]) == plan["record"]
+
+
+def test_the_plans_as_json_are_the_record_and_the_node_lists() -> None:
+    hv = {f"node{i}": {"node_index": i, "underlay_ip": f"10.0.0.{10 * i}"} for i in (1, 2)}
+    plans = FilterModule().filters()["stage_plans"](hv, "overlay", ["node1", "node2"])
+    packed = FilterModule().filters()["stage_plans"](hv, "overlay", ["node1", "node2"], as_json=True)
+    lists = ("namespaces", "bridges", "veths", "addresses", "routes", "sysctls", "overlays")
+    for host, plan in plans.items():
+        assert set(packed[host]) == {"backend", "record", *lists}
+        assert all(isinstance(v, str) for v in packed[host].values())
+        assert packed[host]["backend"] == plan["backend"] == "udp"
+        assert json.loads(packed[host]["record"]) == plan["record"]
+        for key in lists:
+            assert json.loads(packed[host][key]) == plan["resources"].get(key, [])
+    assert json.loads(packed["node1"]["overlays"])[0]["peers"], "the overlay and its peers are there"
+    stage1 = FilterModule().filters()["stage_plans"](hv, "network_namespace", ["node1"], as_json=True)
+    assert json.loads(stage1["node1"]["overlays"]) == [] and stage1["node1"]["backend"] == ""
 
 
 def test_the_record_holds_the_plan_without_its_resources_and_gives_them_back() -> None:
