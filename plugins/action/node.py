@@ -24,6 +24,7 @@ from typing import Any
 from ansible import constants as C
 from ansible.module_utils import ansible_release
 from ansible.plugins.action.normal import ActionModule as NormalAction
+from ansible.plugins.loader import module_utils_loader
 
 from ansible_collections.cnfs.netlab.plugins.plugin_utils import _payload
 
@@ -39,10 +40,13 @@ def _kept_directory() -> str | None:
     root = _payload.cache_root()
     if root is None:
         return None
-    ansible_module_utils = os.path.dirname(os.path.abspath(ansible_release.__file__))
     try:
-        key = _payload.fingerprint(_MODULE, _MODULE_UTILS, ansible_release.__version__, ansible_module_utils)
-    except OSError:
+        # Where Ansible looks for module_utils (a private API, hence the broad except: no cache rather than a
+        # failure).
+        paths = module_utils_loader._get_paths(subdirs=False)  # pylint: disable=protected-access
+        search = [p for p in paths if os.path.isdir(p)]
+        key = _payload.fingerprint(_MODULE, _MODULE_UTILS, ansible_release.__version__, search)
+    except Exception:  # pylint: disable=broad-exception-caught
         return None
     return os.path.join(root, key)
 

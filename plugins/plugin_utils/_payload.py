@@ -13,8 +13,9 @@ garbage collector off (plugins/action/node.py), on the critical path of every st
 its own format: nothing here reads or writes the payload, it only copies the file Ansible wrote.
 
 The files are kept in ``~/.cache/cnfs-netlab/ansiballz/<fingerprint>/`` (``$XDG_CACHE_HOME``). The fingerprint
-is the SHA-256 of ansible-core's version and location, the name, size and time of every file of its
-module_utils, and the content of the module and of every file of this collection's module_utils, so a change to
+is the SHA-256 of ansible-core's version; the place of every module_utils directory Ansible searches (its own,
+``~/.ansible/plugins/module_utils``, a playbook's ``module_utils/`` ...) and the name, size and time of each of
+their sources; and the content of the module and of every file of this collection's module_utils. A change to
 any of them builds afresh. Keeping a new fingerprint removes the others.
 
 The files are pickles that Ansible loads, and whoever can write them could run code as the controller's user.
@@ -49,17 +50,21 @@ def cache_root() -> str | None:
     return cache_directory(ENVIRONMENT, "ansiballz")
 
 
-def fingerprint(module: str, module_utils: str, ansible_version: str, ansible_module_utils: str) -> str:
-    """What the payload is built from: the module and this collection's module_utils by content, Ansible's
-    module_utils by version, place, and the name, size and time of each of their sources. Raises OSError."""
+def fingerprint(module: str, module_utils: str, ansible_version: str, search_dirs: list[str]) -> str:
+    """What the payload is built from: the module and this collection's module_utils by content; ansible-core by
+    version; and every module_utils directory Ansible searches (its own, ~/.ansible/plugins/module_utils, a
+    playbook's module_utils/ ...) by place and by the name, size and time of each of their sources.
+    Raises OSError."""
     digest = hashlib.sha256()
-    digest.update(f"ansible-core {ansible_version} {ansible_module_utils}\0".encode())
-    for root, dirs, files in os.walk(ansible_module_utils):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(n for n in files if n.endswith(".py")):
-            path = os.path.join(root, name)
-            st = os.stat(path)
-            digest.update(f"{os.path.relpath(path, ansible_module_utils)} {st.st_size} {st.st_mtime_ns}\0".encode())
+    digest.update(f"ansible-core {ansible_version}\0".encode())
+    for directory in search_dirs:
+        digest.update(f"{directory}\0".encode())
+        for root, dirs, files in os.walk(directory):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(n for n in files if n.endswith(".py")):
+                path = os.path.join(root, name)
+                st = os.stat(path)
+                digest.update(f"{os.path.relpath(path, directory)} {st.st_size} {st.st_mtime_ns}\0".encode())
     sources = [module] + [os.path.join(module_utils, n) for n in sorted(os.listdir(module_utils)) if n.endswith(".py")]
     for path in sources:
         with open(path, "rb") as f:

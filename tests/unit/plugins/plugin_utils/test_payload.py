@@ -35,8 +35,8 @@ def tree(tmp_path: Path) -> tuple[Path, Path, Path]:
     return module, utils, ansible_utils
 
 
-def key(module: Path, utils: Path, ansible_utils: Path, version: str = "2.19.0") -> str:
-    return _payload.fingerprint(str(module), str(utils), version, str(ansible_utils))
+def key(module: Path, utils: Path, ansible_utils: Path, version: str = "2.19.0", more: tuple[Path, ...] = ()) -> str:
+    return _payload.fingerprint(str(module), str(utils), version, [str(ansible_utils), *map(str, more)])
 
 
 def test_fingerprint_follows_every_input_and_nothing_else(tmp_path):
@@ -59,7 +59,15 @@ def test_fingerprint_follows_every_input_and_nothing_else(tmp_path):
     fourth = key(module, utils, ansible_utils)
     assert fourth != third
     os.utime(ansible_utils / "common" / "c.py", ns=(1, 1))
-    assert key(module, utils, ansible_utils) != fourth
+    fifth = key(module, utils, ansible_utils)
+    assert fifth != fourth
+    # A playbook's module_utils/ (Ansible searches it too): its place and its files count.
+    playbook_utils = tmp_path / "playbook" / "module_utils"
+    playbook_utils.mkdir(parents=True)
+    sixth = key(module, utils, ansible_utils, more=(playbook_utils,))
+    assert sixth != fifth
+    (playbook_utils / "basic.py").write_text("X = 1\n")
+    assert key(module, utils, ansible_utils, more=(playbook_utils,)) != sixth
 
 
 def payload(path: Path, data: bytes = b"\x80\x04payload.") -> Path:
