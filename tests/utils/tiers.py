@@ -13,11 +13,15 @@ on, so that one run reports every failure, and THEN is not started. The exit sta
 
 Why lanes: the checks (lint, sanity, unit, property, integration) and the labs (system, Molecule) spend much of
 their time waiting on processes they start; two at once take about 0.7x the time of one after the other.
+
+Afterwards, /run/netns goes again when the run made it and left it empty: the tests' namespaces there are made
+the way `ip netns add` makes them, and the first one turns the directory into a shared bind mount of itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import threading
@@ -25,6 +29,7 @@ import time
 from pathlib import Path
 
 PASSED_TAIL = 15  # lines of a passed tier's log printed at its end
+NETNS_RUN_DIR = Path("/run/netns")
 
 _print_lock = threading.Lock()
 
@@ -63,6 +68,28 @@ def run_lane(tiers: list[str], logs: Path, failed: list[str]) -> None:
             return
 
 
+def is_mount_point(path: Path) -> bool:
+    """From /proc/self/mountinfo: os.path.ismount misses a directory bind-mounted on itself (same device)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return False
+    target = str(path).replace(" ", "\\040")
+    return any(len(fields) > 4 and fields[4] == target for fields in (line.split() for line in lines))
+
+
+def remove_rundir_made(rundir: Path, existed_before: bool) -> bool:
+    """Unmount and remove rundir if it did not exist before the run and is now an empty mount point (what the
+    first namespace made there leaves). True if it was removed."""
+    if existed_before or not rundir.is_dir() or not is_mount_point(rundir) or any(rundir.iterdir()):
+        return False
+    if subprocess.call(["umount", str(rundir)], stdin=subprocess.DEVNULL) != 0:
+        return False
+    with contextlib.suppress(OSError):
+        rundir.rmdir()
+    return not rundir.exists()
+
+
 def main(argv: list[str]) -> int:
     lanes_argv, then = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -72,6 +99,7 @@ def main(argv: list[str]) -> int:
     args.logs.mkdir(parents=True, exist_ok=True)
     lanes = [[tier for tier in lane.split(",") if tier] for lane in args.lanes]
     start = time.monotonic()
+    rundir_existed = NETNS_RUN_DIR.exists()
     failed: list[str] = []
     threads = [threading.Thread(target=run_lane, args=(lane, args.logs, failed)) for lane in lanes]
     for thread in threads:
@@ -83,6 +111,8 @@ def main(argv: list[str]) -> int:
             say(f"make test: not run because {', '.join(failed)} failed: {', '.join(then)}")
     else:
         run_lane(then, args.logs, failed)
+    if remove_rundir_made(NETNS_RUN_DIR, rundir_existed):
+        say(f"make test: removed {NETNS_RUN_DIR}, the empty mount the tests' namespaces left")
     verdict = f"FAILED: {', '.join(failed)}" if failed else "PASSED"
     say(f"make test: {verdict} after {time.monotonic() - start:.0f} s")
     return 1 if failed else 0

@@ -37,7 +37,11 @@ def run(tmp: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str], float]
     start = time.monotonic()
     done = subprocess.run(
         [sys.executable, str(TIERS), "--logs", str(tmp / "logs"), *argv],
-        cwd=tmp, capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     return done, time.monotonic() - start
 
@@ -76,8 +80,32 @@ def test_a_passed_tier_shows_the_end_of_its_log(tmp_path: Path) -> None:
     (tmp_path / "Makefile").write_text(MAKEFILE + "long:\n\t@for i in $$(seq 100); do echo row $$i; done\n")
     done = subprocess.run(
         [sys.executable, str(TIERS), "--logs", str(tmp_path / "logs"), "long"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0
     assert "row 100" in done.stdout and "row 80\n" not in done.stdout
     assert "the last 15 of 100 lines" in done.stdout
+
+
+def test_the_empty_rundir_the_run_made_goes_and_nothing_else(tmp_path: Path) -> None:
+    sys.path.insert(0, str(TIERS.parent))
+    import tiers  # pylint: disable=import-outside-toplevel
+
+    rundir = tmp_path / "netns"
+    rundir.mkdir()
+    assert not tiers.remove_rundir_made(rundir, existed_before=False), "not a mount point: left alone"
+    subprocess.run(["mount", "--bind", str(rundir), str(rundir)], check=True)
+    try:
+        assert not tiers.remove_rundir_made(rundir, existed_before=True), "it was there before the run"
+        (rundir / "con1").write_text("")
+        assert not tiers.remove_rundir_made(rundir, existed_before=False), "not empty"
+        (rundir / "con1").unlink()
+        assert tiers.remove_rundir_made(rundir, existed_before=False)
+        assert not rundir.exists()
+    finally:
+        if tiers.is_mount_point(rundir):
+            subprocess.run(["umount", str(rundir)], check=False)

@@ -36,7 +36,11 @@ REFUSAL = "Ansible requires blocking IO"
 def run_bash(script: str, stdin: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script, "_", str(REPO), sys.executable, str(ANSIBLE)],
-        stdin=stdin, capture_output=True, text=True, timeout=120, check=False,
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -76,8 +80,13 @@ def test_step_starts_with_sane_stdio(shared_stdin: int) -> None:
 
 
 def test_sane_stdio_leaves_blocking_streams_alone(shared_stdin: int) -> None:
-    r = subprocess.run([sys.executable, str(REPO / "tests/utils/sane_stdio.py"), "now"],
-                       stdin=shared_stdin, capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, str(REPO / "tests/utils/sane_stdio.py"), "now"],
+        stdin=shared_stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert r.stderr == ""
     assert os.get_blocking(shared_stdin)
 
@@ -89,11 +98,15 @@ def _probe_kernel(vagrant_home: Path) -> Path:
 def test_kvm_probe_keeps_the_callers_stdin_blocking(shared_stdin: int, tmp_path: Path) -> None:
     cache = Path(os.environ.get("CNFS_VAGRANT_CACHE", Path.home() / ".cache/cnfs-netlab/vagrant"))
     vagrant_home = Path(os.environ.get("VAGRANT_HOME", cache / "vagrant.d"))
-    missing = [what for what, ok in (
-        ("qemu-system-x86_64", shutil.which("qemu-system-x86_64")),
-        ("a writable /dev/kvm", os.access("/dev/kvm", os.W_OK)),
-        (f"the box's kernel {_probe_kernel(vagrant_home)}", _probe_kernel(vagrant_home).is_file()),
-    ) if not ok]
+    missing = [
+        what
+        for what, ok in (
+            ("qemu-system-x86_64", shutil.which("qemu-system-x86_64")),
+            ("a writable /dev/kvm", os.access("/dev/kvm", os.W_OK)),
+            (f"the box's kernel {_probe_kernel(vagrant_home)}", _probe_kernel(vagrant_home).is_file()),
+        )
+        if not ok
+    ]
     if missing:
         if os.environ.get("CNFS_REQUIRE_PROBE_TEST") == "1":
             pytest.fail(f"the KVM probe cannot be tested: missing {', '.join(missing)}")
@@ -102,8 +115,15 @@ def test_kvm_probe_keeps_the_callers_stdin_blocking(shared_stdin: int, tmp_path:
     # An empty probe cache of the test's own, so that the probe really boots QEMU; the box's kernel from
     # the real Vagrant home.
     env.update(CNFS_VAGRANT_ISOLATED="1", CNFS_VAGRANT_CACHE=str(tmp_path), VAGRANT_HOME=str(vagrant_home))
-    r = subprocess.run([str(REPO / "vagrant/lab.sh"), "probe"], stdin=shared_stdin, env=env,
-                       capture_output=True, text=True, timeout=90, check=False)
+    r = subprocess.run(
+        [str(REPO / "vagrant/lab.sh"), "probe"],
+        stdin=shared_stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() in ("kvm", "qemu")
     assert list(tmp_path.glob("kvm-probe.*")), "the probe did not run (no result cached)"
