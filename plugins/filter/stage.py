@@ -11,6 +11,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.cnfs.netlab.plugins.module_utils import _record
 from ansible_collections.cnfs.netlab.plugins.module_utils._netlink import NetlabError
 from ansible_collections.cnfs.netlab.plugins.plugin_utils import _stage, _verify
 
@@ -31,14 +32,10 @@ def _records(records: Any) -> dict[str, Any]:
     return {h: r for h, r in (records or {}).items() if isinstance(r, Mapping) and isinstance(r.get("plan"), Mapping)}
 
 
-# The node module's list options, the keys of a plan's resources.
-NODE_LISTS = ("namespaces", "bridges", "veths", "addresses", "routes", "sysctls", "overlays")
-
-
 def _as_json(plan: dict[str, Any]) -> dict[str, str]:
     resources = plan["resources"]
     out = {"backend": plan.get("backend", ""), "record": json.dumps(plan["record"])}
-    out.update({key: json.dumps(resources.get(key, [])) for key in NODE_LISTS})
+    out.update({key: json.dumps(resources.get(key, [])) for key in _record.KINDS})
     return out
 
 

@@ -66,6 +66,22 @@ def usable_directory(directory: str, create: bool = True) -> bool:
     return stat.S_ISDIR(st.st_mode) and own_and_private(st)
 
 
+def write_private(path: str, data: bytes) -> bool:
+    """Write a 0600 file through a temporary one beside it, then rename: a parallel run reads the old file or the
+    whole new one. False (and nothing left behind) on any error. (Also the controller's payload cache.)"""
+    temp = f"{path}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(temp, path)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        return False
+
+
 class _CachingLoader:
     """Loads one module of the zip: its source, file name and zipimporter, with the code from the cache."""
 
@@ -128,15 +144,7 @@ class _CachingLoader:
 
     @staticmethod
     def _write(path: str, code: Any) -> None:
-        temp = f"{path}.{os.getpid()}.tmp"
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(marshal.dumps(code))
-            os.replace(temp, path)  # atomic: a parallel run reads the old file or the whole new one
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+        write_private(path, marshal.dumps(code))
 
     def _remove_older(self, prefix: str, keep: str) -> None:
         try:

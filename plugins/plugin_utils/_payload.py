@@ -37,6 +37,7 @@ from ansible_collections.cnfs.netlab.plugins.module_utils._bytecode import (
     cache_directory,
     own_and_private,
     usable_directory,
+    write_private,
 )
 
 ENVIRONMENT = "CNFS_NETLAB_PAYLOAD_CACHE"
@@ -96,18 +97,13 @@ def _usable_file(path: str) -> bool:
 
 
 def _copy(source: str, target: str) -> bool:
-    """Copy to a temporary file beside target, then rename: a parallel worker sees no file or the whole file."""
-    temp = f"{target}.{os.getpid()}.tmp"
+    """A parallel worker sees no file at target or the whole file."""
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out)
-        os.replace(temp, target)
-        return True
+        with open(source, "rb") as src:
+            data = src.read()
     except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
         return False
+    return write_private(target, data)
 
 
 def _copy_all(source: str, target: str, names: list[str]) -> int:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 PASSED_TAIL = 15  # lines of a passed tier's log printed at its end
 NETNS_RUN_DIR = Path("/run/netns")
+REPO = Path(__file__).resolve().parents[2]
 
 _print_lock = threading.Lock()
 
@@ -69,13 +70,16 @@ def run_lane(tiers: list[str], logs: Path, failed: list[str]) -> None:
 
 
 def is_mount_point(path: Path) -> bool:
-    """From /proc/self/mountinfo: os.path.ismount misses a directory bind-mounted on itself (same device)."""
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return False
-    target = str(path).replace(" ", "\\040")
-    return any(len(fields) > 4 and fields[4] == target for fields in (line.split() for line in lines))
+    """From the collection's reading of /proc/self/mountinfo (os.path.ismount misses a directory bind-mounted on
+    itself: same device)."""
+    collections = str(REPO / ".collections")
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    from ansible_collections.cnfs.netlab.plugins.module_utils._labnode import (  # pylint: disable=import-outside-toplevel
+        mounts,
+    )
+
+    return any(m.mountpoint == str(path) for m in mounts())
 
 
 def remove_rundir_made(rundir: Path, existed_before: bool) -> bool:
