@@ -13,9 +13,10 @@ garbage collector off (plugins/action/node.py), on the critical path of every st
 its own format: nothing here reads or writes the payload, it only copies the file Ansible wrote.
 
 The files are kept in ``~/.cache/cnfs-netlab/ansiballz/<fingerprint>/`` (``$XDG_CACHE_HOME``). The fingerprint
-is the SHA-256 of ansible-core's version; the place of every module_utils directory Ansible searches (its own,
-``~/.ansible/plugins/module_utils``, a playbook's ``module_utils/`` ...) and the name, size and time of each of
-their sources; and the content of the module and of every file of this collection's module_utils. A change to
+is the SHA-256 of ansible-core's version (with the tag of the bytecode the action plugin adds, plugin_utils/_pyc.py:
+its format and the controller's Python magic number); the place of every module_utils directory Ansible searches
+(its own, ``~/.ansible/plugins/module_utils``, a playbook's ``module_utils/`` ...) and the name, size and time of
+each of their sources; and the content of the module and of every file of this collection's module_utils. A change to
 any of them builds afresh. Keeping a new fingerprint removes the others.
 
 The files are pickles that Ansible loads, and whoever can write them could run code as the controller's user.
