@@ -18,4 +18,15 @@ attributes:
   idempotent:
     support: full
     description: A second run with the same arguments reports no change.
+  action:
+    support: full
+    description:
+      - The collection's action plugin runs the module like any other, with its AnsiballZ payload kept between runs
+        on the controller in C(~/.cache/cnfs-netlab/ansiballz) (C($XDG_CACHE_HOME); C(CNFS_NETLAB_PAYLOAD_CACHE=0)
+        in the controller's environment turns it off), since Ansible builds it again in every run; and with the
+        worker's garbage collector off while Ansible builds it, which halved the build.
+      - The payload carries bytecode compiled on the controller beside its sources, which the node would compile
+        on every run. Each C(.pyc) is used only while it matches its source; a node whose Python is another minor
+        version than the controller's compiles the sources. In tracebacks that code's file names read
+        C(<ansiballz>/...).
 """

@@ -165,16 +165,8 @@ notes:
     user the module runs as and no one else can write it; deleting it is always safe. Set
     C(CNFS_NETLAB_BYTECODE_CACHE=0) in the task's C(environment) to turn it off, or a directory to put it there.
     The cache is not node state: a check-mode run writes it too, and teardown (O(state=absent)) leaves it."
-  - "On the controller, the module's action plugin runs it like any module, with two changes to the build of its
-    AnsiballZ payload, which every host's worker of the task waits for. It reuses the payload an earlier run built,
-    kept in C(~/.cache/cnfs-netlab/ansiballz) (C($XDG_CACHE_HOME); C(CNFS_NETLAB_PAYLOAD_CACHE=0) in the
-    controller's environment turns it off). And it keeps the worker's garbage collector off while Ansible builds
-    the payload, since the collections over the heap the worker inherits were half of that build."
-  - "The payload carries bytecode of Ansible's module_utils and of the module, compiled on the controller, beside
-    their sources: the node would compile them on every run, twice on Python 3.11 (about 0.1 s of CPU per node).
-    Each C(.pyc) is a checked hash-based one, used only while it matches its source in the zip; a node whose
-    Python is another minor version than the controller's compiles the sources. Not with an AnsiballZ debugger or
-    coverage extension on. In tracebacks that code's file names read C(<ansiballz>/ansible/module_utils/...)."
+  - "The bytecode in the module's payload (see the C(action) attribute) leaves out this collection's
+    module_utils, which the cache on the node above serves."
   - The result's C(invocation) (shown with C(-vvv)) gives each list and the record as their number of items, not
     the items. They are the node's whole state, which Ansible would otherwise send back on every run.
   - The diff and RV(summary) name each resource the way the small modules do, for example

@@ -1,23 +1,24 @@
 # Copyright (c) cnfs.netlab contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A cache on the controller of the node module's AnsiballZ payload, kept from one run to the next.
+"""A cache on the controller of each cnfs.netlab module's AnsiballZ payload, kept from one run to the next.
 
 Ansible builds a module's payload (a zip of the module and of every module_util it imports) once per
 ansible-playbook run. It keeps it in the run's own temporary directory (``ansiballz_cache`` under
 ``DEFAULT_LOCAL_TMP``, removed at exit), and every host's worker of the first task that runs the module waits for
 that build. For cnfs.netlab.node, Ansible parses about 680 KB of Python into ASTs: about 0.2 s even with the
-garbage collector off (plugins/action/node.py), on the critical path of every stage apply.
+garbage collector off (plugin_utils/_action.py), on the critical path of every stage apply.
 
 :func:`seed` copies the file an earlier run built into this run's directory before Ansible looks for it.
 :func:`keep` copies the file this run built out of that directory afterwards. Ansible then finds its own file, in
 its own format: nothing here reads or writes the payload, it only copies the file Ansible wrote.
 
-The files are kept in ``~/.cache/cnfs-netlab/ansiballz/<fingerprint>/`` (``$XDG_CACHE_HOME``). The fingerprint
-is the SHA-256 of ansible-core's version (with the tag of the bytecode the action plugin adds, plugin_utils/_pyc.py:
-its format and the controller's Python magic number); the place of every module_utils directory Ansible searches
-(its own, ``~/.ansible/plugins/module_utils``, a playbook's ``module_utils/`` ...) and the name, size and time of
-each of their sources; and the content of the module and of every file of this collection's module_utils. A change to
-any of them builds afresh. Keeping a new fingerprint removes the others.
+The files are kept in ``~/.cache/cnfs-netlab/ansiballz/<module>-<fingerprint>/`` (``$XDG_CACHE_HOME``). The
+fingerprint is the SHA-256 of ansible-core's version (with the tag of the bytecode the action plugin adds,
+plugin_utils/_pyc.py: its format and the controller's Python magic number); the place of every module_utils
+directory Ansible searches (its own, ``~/.ansible/plugins/module_utils``, a playbook's ``module_utils/`` ...) and
+the name, size and time of each of their sources; and the content of the module and of every file of this
+collection's module_utils. A change to any of them builds afresh. Keeping a new fingerprint removes the module's
+others.
 
 The files are pickles that Ansible loads, and whoever can write them could run code as the controller's user.
 So the cache is used only while its directories and files belong to that user and nobody else can write them. A
@@ -31,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import stat
 
@@ -125,8 +127,8 @@ def seed(run_cache: str, prefix: str, kept: str | None) -> int:
 
 
 def keep(run_cache: str, prefix: str, kept: str | None) -> int:
-    """Copy the payloads Ansible built in this run into the cache for this fingerprint, and remove the cache's
-    other fingerprints. Returns how many were copied."""
+    """Copy the payloads Ansible built in this run into the cache for this fingerprint (``kept``, a directory named
+    ``<module>-<fingerprint>``), and remove the module's other fingerprints. Returns how many were copied."""
     if kept is None:
         return 0
     names = [n for n in payload_names(run_cache, prefix) if not os.path.exists(os.path.join(kept, n))]
@@ -136,9 +138,11 @@ def keep(run_cache: str, prefix: str, kept: str | None) -> int:
     if not usable_directory(root, create=True) or not usable_directory(kept, create=True):
         return 0
     copied = _copy_all(run_cache, kept, names)
+    # The same module's other fingerprints, and those of the layout before each module had its own (bare digests).
+    family = re.compile(rf"(?:{re.escape(os.path.basename(kept).rpartition('-')[0])}-)?[0-9a-f]{{64}}")
     with contextlib.suppress(OSError):
         for other in os.listdir(root):
             path = os.path.join(root, other)
-            if path != kept and os.path.isdir(path) and not os.path.islink(path):
+            if path != kept and family.fullmatch(other) and os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
     return copied

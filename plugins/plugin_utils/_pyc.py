@@ -1,6 +1,6 @@
 # Copyright (c) cnfs.netlab contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Compiled bytecode beside the sources in the node module's AnsiballZ payload.
+"""Compiled bytecode beside the sources in a cnfs.netlab module's AnsiballZ payload.
 
 Ansible sends a module and its module_utils as sources in a zip, and the node imports them from it with
 zipimport, which compiles every source on every run. On Python 3.11 it does so twice per import
@@ -20,8 +20,9 @@ whenever the bytecode does not fit:
   entry and compiles the sources, as before.
 
 Left as they are: the payload of a run with one of Ansible's AnsiballZ extensions (a debugger, coverage), which
-map code to the sources' real paths; and what the caller does not want (plugins/action/node.py leaves out this
-collection's module_utils, which the node's own bytecode cache serves, except the two files imported before it).
+map code to the sources' real paths; and what the caller does not want (plugin_utils/_action.py leaves out, for
+the node module, this collection's module_utils, which that module's own bytecode cache on the node serves, except
+the two files imported before it).
 
 Code compiled here cannot know the zip's place on the node (a new temporary directory each run), so its file
 name is ``<ansiballz>/`` and the path in the zip, like ``<ansiballz>/ansible/module_utils/basic.py``.

@@ -82,13 +82,15 @@ def test_keep_then_seed_round_trip(tmp_path):
     (run1 / (NAME + ".lock")).write_text("")  # Ansible's lock and temporary file are not payloads
     payload(run1 / (NAME + "-part"))
     payload(run1 / "ansible.modules.ping-ZIP_DEFLATED-none")  # another module's payload is not ours
-    stale = root / "0ld"
-    stale.mkdir(parents=True)
-    payload(stale / NAME)
-    kept = root / "f1"
+    # The module's other fingerprint, and one of the layout before modules had their own, go; another
+    # module's fingerprint and what the cache does not name stay.
+    for stale in ("node-" + "0" * 64, "1" * 64, "veth-" + "2" * 64, "notes"):
+        (root / stale).mkdir(parents=True)
+        payload(root / stale / NAME)
+    kept = root / ("node-" + "f" * 64)
 
     assert _payload.keep(str(run1), PREFIX, str(kept)) == 1
-    assert sorted(os.listdir(root)) == ["f1"], "the other fingerprint is removed"
+    assert sorted(os.listdir(root)) == ["node-" + "f" * 64, "notes", "veth-" + "2" * 64]
     assert os.listdir(kept) == [NAME]
     assert (kept / NAME).stat().st_mode & 0o777 == 0o600
     assert kept.stat().st_mode & 0o777 == 0o700

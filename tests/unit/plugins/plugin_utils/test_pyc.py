@@ -15,6 +15,8 @@ import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from ansible_collections.cnfs.netlab.plugins.plugin_utils import _pyc
 
 REPO = Path(__file__).resolve().parents[4]
@@ -29,13 +31,20 @@ def _record(pathname, source):
     return _compile_source(pathname, source)
 zipimport._compile_source = _record
 """
-# Imports the zip's package "pkg" and prints the module's value, what was compiled and the code's file name.
+# Imports the zip's package "pkg" and prints the module's value, what was compiled, the code's file name and the
+# traceback of an exception it raises.
 IMPORTER = (
     RECORDER
     + """
 sys.path.insert(0, sys.argv[1])
+import traceback
 import pkg.mod
-print(json.dumps({"value": pkg.mod.VALUE, "compiled": compiled, "filename": pkg.mod.where.__code__.co_filename}))
+try:
+    pkg.mod.where()
+except ValueError:
+    shown = traceback.format_exc()
+print(json.dumps({"value": pkg.mod.VALUE, "compiled": compiled, "filename": pkg.mod.where.__code__.co_filename,
+                  "traceback": shown}))
 """
 )
 # Runs an AnsiballZ file (argv 1) as Ansible does and writes what was compiled to argv 2 at exit.
@@ -67,7 +76,7 @@ def import_from(path: Path) -> dict:
     return json.loads(proc.stdout)
 
 
-SOURCES = {"pkg/__init__.py": b"", "pkg/mod.py": b"VALUE = 1\ndef where():\n    pass\n"}
+SOURCES = {"pkg/__init__.py": b"", "pkg/mod.py": b"VALUE = 1\ndef where():\n    raise ValueError('from mod')\n"}
 
 
 def test_the_zip_imports_its_bytecode_and_compiles_nothing(tmp_path):
@@ -78,6 +87,8 @@ def test_the_zip_imports_its_bytecode_and_compiles_nothing(tmp_path):
     assert out["value"] == 1
     assert out["compiled"] == []
     assert out["filename"] == "<ansiballz>/pkg/mod.py"
+    # The traceback names that file and shows the line, read from the zip's source.
+    assert "<ansiballz>/pkg/mod.py\", line 3, in where\n    raise ValueError('from mod')" in out["traceback"]
     # Without the bytecode, zipimport compiles each source (twice each on Python 3.11).
     make_zip(tmp_path / "plain.zip", SOURCES, pyc=False)
     assert set(import_from(tmp_path / "plain.zip")["compiled"]) == {"pkg/__init__.py", "pkg/mod.py"}
@@ -85,7 +96,7 @@ def test_the_zip_imports_its_bytecode_and_compiles_nothing(tmp_path):
 
 def test_bytecode_of_other_source_is_not_used(tmp_path):
     # A checked hash-based pyc: compiled from VALUE = 2, beside a source that says 1.
-    stale = {"pkg/mod.pyc": _pyc.pyc(b"VALUE = 2\ndef where():\n    pass\n", "pkg/mod.py")}
+    stale = {"pkg/mod.pyc": _pyc.pyc(b"VALUE = 2\ndef where():\n    raise ValueError('from mod')\n", "pkg/mod.py")}
     make_zip(tmp_path / "p.zip", SOURCES, extra=stale)
     out = import_from(tmp_path / "p.zip")
     assert out["value"] == 1
@@ -93,7 +104,7 @@ def test_bytecode_of_other_source_is_not_used(tmp_path):
 
 
 def test_bytecode_of_another_python_is_not_used(tmp_path):
-    other = bytearray(_pyc.pyc(b"VALUE = 2\ndef where():\n    pass\n", "pkg/mod.py"))
+    other = bytearray(_pyc.pyc(b"VALUE = 2\ndef where():\n    raise ValueError('from mod')\n", "pkg/mod.py"))
     other[0:2] = (int.from_bytes(other[0:2], "little") + 1).to_bytes(2, "little")  # another magic number
     make_zip(tmp_path / "p.zip", SOURCES, extra={"pkg/mod.pyc": bytes(other)})
     out = import_from(tmp_path / "p.zip")
@@ -136,12 +147,12 @@ def test_the_tag_names_this_python():
     assert importlib.util.MAGIC_NUMBER.hex() in _pyc.tag()
 
 
-# Ansible's own builder makes the node module's payload with the action plugin's wrapper in place; then the
-# payload runs as Ansible runs it on a node (the module fails at once on the unknown option "a", after importing
-# everything), through RUN.
+# Ansible's own builder makes a module's payload with the action plugin's wrapper in place; then the
+# payload runs as Ansible runs it on a node (the module fails at once on its options, after importing everything),
+# through RUN.
 BUILD_AND_RUN = """
 import json, os, subprocess, sys
-work, run = sys.argv[1], sys.argv[2]
+work, run, module = sys.argv[1:4]
 sys.argv = ["ansible"]
 from ansible import constants as C
 from ansible.executor import module_common
@@ -150,13 +161,14 @@ from ansible.plugins.loader import init_plugin_loader, module_loader
 from ansible.template import Templar
 
 init_plugin_loader([os.environ["COLLECTIONS"]])
-from ansible_collections.cnfs.netlab.plugins.action import node as action
+from ansible_collections.cnfs.netlab.plugins.plugin_utils import _action
 from ansible_collections.cnfs.netlab.plugins.plugin_utils import _pyc
-path = module_loader.find_plugin_with_context("cnfs.netlab.node").plugin_resolved_path
+path = module_loader.find_plugin_with_context("cnfs.netlab." + module).plugin_resolved_path
 C.DEFAULT_LOCAL_TMP = work
-module_common._add_module_to_zip = _pyc.wrap_add_module_to_zip(module_common._add_module_to_zip, action._wants_pyc)
+build = module_common._add_module_to_zip
+module_common._add_module_to_zip = _pyc.wrap_add_module_to_zip(build, lambda n: _action.wants_pyc(module, n))
 variables = {"ansible_python_interpreter": sys.executable}
-built = module_common.modify_module(module_name="cnfs.netlab.node", module_path=path, module_args={"a": 1},
+built = module_common.modify_module(module_name="cnfs.netlab." + module, module_path=path, module_args={"a": 1},
                                     templar=Templar(loader=DataLoader()), task_vars=variables,
                                     module_compression="ZIP_DEFLATED")
 wrapper = os.path.join(work, "AnsiballZ_node.py")
@@ -168,18 +180,29 @@ print(json.dumps({"stdout": proc.stdout, "stderr": proc.stderr[-2000:], "compile
 """
 
 
-def test_the_node_payload_runs_without_compiling_ansibles_module_utils(tmp_path):
+@pytest.mark.parametrize("module", ["node", "veth"])
+def test_the_payload_runs_without_compiling_anything(tmp_path, module):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["COLLECTIONS"] = str(REPO / ".collections")
-    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")  # the module's own bytecode cache, empty
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")  # the node module's own bytecode cache, empty
     proc = subprocess.run(
-        [sys.executable, "-c", BUILD_AND_RUN, str(tmp_path), RUN], capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-c", BUILD_AND_RUN, str(tmp_path), RUN, module],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     result = json.loads(out["stdout"].strip().splitlines()[-1])
-    assert result["failed"] is True and "Unsupported parameters" in result["msg"], out
-    # Nothing compiled by zipimport: Ansible's module_utils and the module came as bytecode, and the module's own
-    # bytecode cache (module_utils/_bytecode.py) compiled this collection's module_utils into its directory.
+    # It ran for real: Ansible's argument validation turned the options down.
+    expected = {"node": "Unsupported parameters", "veth": "missing required arguments: name"}[module]
+    assert result["failed"] is True and expected in result["msg"], out
+    # Nothing compiled by zipimport: the module and its module_utils came as bytecode, except this collection's
+    # module_utils for node, which its own bytecode cache (module_utils/_bytecode.py) compiled into its directory.
     assert out["compiled"] == []
-    assert any(".module_utils._node." in name for name in os.listdir(tmp_path / "xdg" / "cnfs-netlab" / "bytecode"))
+    cache = tmp_path / "xdg" / "cnfs-netlab" / "bytecode"
+    if module == "node":
+        assert any(".module_utils._node." in name for name in os.listdir(cache))
+    else:
+        assert not cache.exists()
