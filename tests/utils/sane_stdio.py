@@ -38,8 +38,10 @@ def main(argv: list[str]) -> int:
     if reset:
         when = f" ({argv[1]})" if len(argv) > 1 else ""
         # stderr may be the stream that was non-blocking: it is blocking again now.
-        sys.stderr.write(f"sane_stdio: {', '.join(reset)} had been left non-blocking by an earlier command; "
-                         f"set back to blocking{when}\n")
+        sys.stderr.write(
+            f"sane_stdio: {', '.join(reset)} had been left non-blocking by an earlier command; "
+            f"set back to blocking{when}\n"
+        )
     return 0
 
 
