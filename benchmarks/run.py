@@ -657,10 +657,16 @@ class Bench:
 
     def _veth_pair(self) -> DataPath:
         a, b = f"cnfsbench-{os.getpid()}-a", f"cnfsbench-{os.getpid()}-b"
+        # `ip netns add` makes /run/netns a bind mount of itself; it goes again if this made it (make test's rule).
+        sys.path.insert(0, str(REPO / "tests" / "utils"))
+        from tiers import NETNS_RUN_DIR, remove_rundir_made  # pylint: disable=import-outside-toplevel
+
+        rundir_existed = NETNS_RUN_DIR.exists()
 
         def remove() -> None:
             for ns in (a, b):
                 subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+            remove_rundir_made(NETNS_RUN_DIR, rundir_existed)
 
         self.cleanups.append(remove)
         cmds = [
