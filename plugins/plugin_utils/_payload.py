@@ -54,13 +54,13 @@ def cache_root() -> str | None:
     return cache_directory(ENVIRONMENT, "ansiballz")
 
 
-def fingerprint(module: str, module_utils: str, ansible_version: str, search_dirs: list[str]) -> str:
-    """What the payload is built from: the module and this collection's module_utils by content; ansible-core by
-    version; and every module_utils directory Ansible searches (its own, ~/.ansible/plugins/module_utils, a
-    playbook's module_utils/ ...) by place and by the name, size and time of each of their sources.
-    Raises OSError."""
+def fingerprint(module: str, module_utils: str, builder: str, search_dirs: list[str]) -> str:
+    """What the payload is built from: the module and this collection's module_utils by content; what builds it
+    (``builder``: ansible-core's version and the tag of the bytecode added to it); and every module_utils
+    directory Ansible searches (its own, ~/.ansible/plugins/module_utils, a playbook's module_utils/ ...) by place
+    and by the name, size and time of each of their sources. Raises OSError."""
     digest = hashlib.sha256()
-    digest.update(f"ansible-core {ansible_version}\0".encode())
+    digest.update(f"builder {builder}\0".encode())
     for directory in search_dirs:
         digest.update(f"{directory}\0".encode())
         for root, dirs, files in os.walk(directory):

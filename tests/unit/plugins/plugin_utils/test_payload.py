@@ -5,17 +5,13 @@ its ownership rules, and, with Ansible's real payload builder, that a seeded run
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.cnfs.netlab.plugins.plugin_utils import _payload
 
-REPO = Path(__file__).resolve().parents[4]
 PREFIX = "ansible_collections.cnfs.netlab.plugins.modules.node-"
 NAME = PREFIX + "ZIP_DEFLATED-none"
 NOBODY = 65534
@@ -137,33 +133,19 @@ def test_cache_root_from_the_environment(monkeypatch, tmp_path):
     assert _payload.cache_root() == str(tmp_path / "xdg" / "cnfs-netlab" / "ansiballz")
 
 
-# Ansible's own payload builder, in a fresh interpreter (the plugin loader changes sys.meta_path): build the node
-# module's payload in run 1, keep it, seed run 2 and build again with the AST walk forbidden.
+# Ansible's own payload builder (conftest.py's ansible_child): build the node module's payload in run 1, keep it,
+# seed run 2 and build again with the AST walk forbidden.
 BUILDER = """
-import json, os, sys
-work, kept = sys.argv[1], sys.argv[2]
-sys.argv = ["ansible"]
-from ansible import constants as C
-from ansible.executor import module_common
-from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader, module_loader
-from ansible.template import Templar
-
-init_plugin_loader([os.environ["COLLECTIONS"]])
 from ansible_collections.cnfs.netlab.plugins.plugin_utils import _payload
-path = module_loader.find_plugin_with_context("cnfs.netlab.node").plugin_resolved_path
-variables = {"ansible_python_interpreter": sys.executable}
+work, kept = argv
+prefix = "ansible_collections.cnfs.netlab.plugins.modules.node-"
 
 
 def build(run):
-    C.DEFAULT_LOCAL_TMP = os.path.join(work, run)
-    cache = os.path.join(C.DEFAULT_LOCAL_TMP, "ansiballz_cache")
-    seeded = _payload.seed(cache, "ansible_collections.cnfs.netlab.plugins.modules.node-", kept)
-    built = module_common.modify_module(module_name="cnfs.netlab.node", module_path=path, module_args={"a": 1},
-                                        templar=Templar(loader=DataLoader()), task_vars=variables,
-                                        module_compression="ZIP_DEFLATED")
-    kept_now = _payload.keep(cache, "ansible_collections.cnfs.netlab.plugins.modules.node-", kept)
-    data = built.b_module_data.decode()
+    cache = os.path.join(work, run, "ansiballz_cache")
+    seeded = _payload.seed(cache, prefix, kept)
+    data = build_payload("node", os.path.join(work, run)).decode()
+    kept_now = _payload.keep(cache, prefix, kept)
     return {"seeded": seeded, "kept": kept_now, "zip": data[data.index("zip_data="):][:200000]}
 
 
@@ -176,18 +158,8 @@ print(json.dumps({"first": first, "second": second}))
 """
 
 
-def test_ansible_uses_the_seeded_payload_instead_of_building(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["COLLECTIONS"] = str(REPO / ".collections")
-    proc = subprocess.run(
-        [sys.executable, "-c", BUILDER, str(tmp_path), str(tmp_path / "kept" / "f1")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+def test_ansible_uses_the_seeded_payload_instead_of_building(tmp_path, ansible_child):
+    out = ansible_child(BUILDER, str(tmp_path), str(tmp_path / "kept" / "f1"))
     assert (out["first"]["seeded"], out["first"]["kept"]) == (0, 1)
     assert (out["second"]["seeded"], out["second"]["kept"]) == (1, 0)
     assert out["second"]["zip"] == out["first"]["zip"]

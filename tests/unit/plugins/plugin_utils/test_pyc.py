@@ -19,8 +19,6 @@ import pytest
 
 from ansible_collections.cnfs.netlab.plugins.plugin_utils import _pyc
 
-REPO = Path(__file__).resolve().parents[4]
-
 # Code run first in a fresh interpreter: zipimport's compiler records what it compiles in `compiled`.
 RECORDER = """
 import json, sys, zipimport
@@ -147,33 +145,17 @@ def test_the_tag_names_this_python():
     assert importlib.util.MAGIC_NUMBER.hex() in _pyc.tag()
 
 
-# Ansible's own builder makes a module's payload with the action plugin's wrapper in place; then the
-# payload runs as Ansible runs it on a node (the module fails at once on its options, after importing everything),
-# through RUN.
+# Ansible's own builder (conftest.py's ansible_child) makes a module's payload with the action plugin's wrapper in
+# place; then the payload runs as Ansible runs it on a node (the module fails at once on its options, after
+# importing everything), through RUN.
 BUILD_AND_RUN = """
-import json, os, subprocess, sys
-work, run, module = sys.argv[1:4]
-sys.argv = ["ansible"]
-from ansible import constants as C
-from ansible.executor import module_common
-from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader, module_loader
-from ansible.template import Templar
-
-init_plugin_loader([os.environ["COLLECTIONS"]])
-from ansible_collections.cnfs.netlab.plugins.plugin_utils import _action
-from ansible_collections.cnfs.netlab.plugins.plugin_utils import _pyc
-path = module_loader.find_plugin_with_context("cnfs.netlab." + module).plugin_resolved_path
-C.DEFAULT_LOCAL_TMP = work
+from ansible_collections.cnfs.netlab.plugins.plugin_utils import _action, _pyc
+work, run, module = argv
 build = module_common._add_module_to_zip
 module_common._add_module_to_zip = _pyc.wrap_add_module_to_zip(build, lambda n: _action.wants_pyc(module, n))
-variables = {"ansible_python_interpreter": sys.executable}
-built = module_common.modify_module(module_name="cnfs.netlab." + module, module_path=path, module_args={"a": 1},
-                                    templar=Templar(loader=DataLoader()), task_vars=variables,
-                                    module_compression="ZIP_DEFLATED")
-wrapper = os.path.join(work, "AnsiballZ_node.py")
+wrapper = os.path.join(work, f"AnsiballZ_{module}.py")
 with open(wrapper, "wb") as f:
-    f.write(built.b_module_data)
+    f.write(build_payload(module, work))
 record = os.path.join(work, "compiled.json")
 proc = subprocess.run([sys.executable, "-c", run, wrapper, record], capture_output=True, text=True)
 print(json.dumps({"stdout": proc.stdout, "stderr": proc.stderr[-2000:], "compiled": json.load(open(record))}))
@@ -181,19 +163,9 @@ print(json.dumps({"stdout": proc.stdout, "stderr": proc.stderr[-2000:], "compile
 
 
 @pytest.mark.parametrize("module", ["node", "veth"])
-def test_the_payload_runs_without_compiling_anything(tmp_path, module):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["COLLECTIONS"] = str(REPO / ".collections")
-    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")  # the node module's own bytecode cache, empty
-    proc = subprocess.run(
-        [sys.executable, "-c", BUILD_AND_RUN, str(tmp_path), RUN, module],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+def test_the_payload_runs_without_compiling_anything(tmp_path, module, ansible_child):
+    # XDG_CACHE_HOME: the node module's own bytecode cache, empty.
+    out = ansible_child(BUILD_AND_RUN, str(tmp_path), RUN, module, env={"XDG_CACHE_HOME": str(tmp_path / "xdg")})
     result = json.loads(out["stdout"].strip().splitlines()[-1])
     # It ran for real: Ansible's argument validation turned the options down.
     expected = {"node": "Unsupported parameters", "veth": "missing required arguments: name"}[module]
